@@ -1,0 +1,5 @@
+import sys
+
+from mitm_pincheck.cli import main
+
+sys.exit(main())

@@ -1,5 +1,71 @@
-"""`mitm-pincheck report` (placeholder until its issue lands)."""
+"""`mitm-pincheck report JOURNAL|DIR`: rebuild every report format from the journal alone."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from mitm_pincheck.errors import InputError
 
 
 def register(subparsers) -> None:
-    pass
+    p = subparsers.add_parser(
+        "report",
+        help="rebuild the reports from a run's journal (optionally against a baseline)",
+        description=(
+            "Rebuild report.json, report.html, junit.xml and report.md from journal.jsonl alone. "
+            "With --baseline, report.json gains regressions (pass -> fail), fixes, newly "
+            "inconclusive rows and hosts added or gone, and the exit code is 1 when there is any "
+            "regression. A journal cut short by a crash is read up to its last complete line."
+        ),
+    )
+    p.add_argument(
+        "journal", metavar="JOURNAL|DIR", help="journal.jsonl, or the run's output directory"
+    )
+    p.add_argument(
+        "--out", metavar="DIR", help="where to write the reports (default: beside the journal)"
+    )
+    p.add_argument(
+        "--baseline", metavar="REPORT.json", help="an earlier report.json to compare against"
+    )
+    p.set_defaults(handler=handle)
+
+
+def load_baseline(path: str) -> dict:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as e:
+        raise InputError(f"--baseline {path}: {e.strerror}") from None
+    except json.JSONDecodeError as e:
+        raise InputError(f"--baseline {path}:{e.lineno}: not JSON ({e.msg})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("results"), list):
+        raise InputError(f"--baseline {path}: not a mitm-pincheck report.json (no results list)")
+    return data
+
+
+def handle(args: argparse.Namespace) -> int:
+    from mitm_pincheck import results
+    from mitm_pincheck.cli.run import prepare_out_dir
+    from mitm_pincheck.journal import find_journal, read_events
+    from mitm_pincheck.report import baseline, table, writers
+
+    journal = find_journal(args.journal)
+    base = load_baseline(args.baseline) if args.baseline else None
+    out = prepare_out_dir(args.out) if args.out else journal.parent
+    events, warnings = read_events(journal)
+    for warning in warnings:
+        print(f"mitm-pincheck: warning: {warning}", file=sys.stderr)
+    report = results.build_report(events)
+    if base is not None:
+        report = baseline.apply_baseline(report, base)
+    writers.write_all(report, out)
+    print(table.render_table(report, color=sys.stdout.isatty()))
+    if base is not None:
+        regressions = report.get("regressions", [])
+        for r in regressions:
+            print(f"REGRESSION {r['host']} / {r['phase']}: {r['before']} -> {r['after']}")
+        if regressions:
+            return 1
+    return int(report["exit_code"])

@@ -1,5 +1,140 @@
-"""`mitm-pincheck run` (placeholder until its issue lands)."""
+"""`mitm-pincheck run SCENARIO --out DIR`: the proxy, phase by phase, then the reports."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from pathlib import Path
+
+from mitm_pincheck.errors import InputError
 
 
 def register(subparsers) -> None:
-    pass
+    p = subparsers.add_parser(
+        "run",
+        help="run a scenario: intercept the hosts under test phase by phase and write verdicts",
+        description=(
+            "Start the proxy, run every phase of SCENARIO (each host under test is shown the "
+            "phase's certificate kind; other hosts pass through), then write journal.jsonl and "
+            "the reports to --out and print a host x phase table. Ctrl-C ends the run and still "
+            "writes the report of what was seen. Exit codes: 0 all pass, 1 any fail, "
+            "3 inconclusive and no fail, 2 bad usage or input."
+        ),
+    )
+    p.add_argument("scenario", metavar="SCENARIO", help="scenario file (YAML)")
+    p.add_argument(
+        "--out", required=True, metavar="DIR", help="output directory for journal and reports"
+    )
+    add_proxy_arguments(p)
+    p.set_defaults(handler=handle)
+
+
+def add_proxy_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--listen",
+        default="0.0.0.0:8080",
+        metavar="HOST:PORT",
+        help="where the proxy listens (default 0.0.0.0:8080: reachable from a device on the "
+        "same network; mitmproxy still refuses clients from public addresses). "
+        "Port 0 picks a free port.",
+    )
+    p.add_argument(
+        "--confdir",
+        default="~/.mitmproxy",
+        metavar="DIR",
+        help="mitmproxy's configuration directory holding the proxy CA the device trusts "
+        "(default ~/.mitmproxy; created if missing)",
+    )
+    p.add_argument(
+        "--mode",
+        default="regular",
+        metavar="MODE",
+        help="mitmproxy mode passed through as is: regular (default), socks5, wireguard, "
+        "transparent, local, ...",
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress lines, just the table")
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise InputError(f"--listen {value!r}: expected HOST:PORT, e.g. 127.0.0.1:8080")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def prepare_out_dir(value: str) -> Path:
+    out = Path(value)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {value}: exists and is not a directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"--out {value}: cannot create it ({e.strerror})") from None
+    if not os.access(out, os.W_OK):
+        raise InputError(f"--out {value}: not writable")
+    return out
+
+
+def execute(config, *, quiet: bool = False) -> dict:
+    """Run the scenario in a fresh event loop; Ctrl-C or SIGTERM end it and keep what was seen."""
+    from mitm_pincheck import runner
+
+    async def main() -> dict:
+        task = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, _interrupt, task, config)
+        try:
+            return await runner.run(config)
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                with contextlib.suppress(NotImplementedError, RuntimeError):
+                    loop.remove_signal_handler(sig)
+
+    return asyncio.run(main())
+
+
+def _interrupt(task: asyncio.Task, config) -> None:
+    if config.status is not None:
+        config.status("interrupted: ending the phase and writing the report of what was seen")
+    task.cancel()
+
+
+def status_printer(quiet: bool):
+    if quiet:
+        return None
+
+    def status(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    return status
+
+
+def handle(args: argparse.Namespace) -> int:
+    from mitm_pincheck import scenario as scenario_mod
+    from mitm_pincheck.report import table, writers
+    from mitm_pincheck.runner import RunConfig
+
+    scenario = scenario_mod.load(args.scenario)
+    listen_host, listen_port = parse_listen(args.listen)
+    out = prepare_out_dir(args.out)
+    config = RunConfig(
+        scenario=scenario,
+        out_dir=out,
+        listen_host=listen_host,
+        listen_port=listen_port,
+        confdir=Path(args.confdir).expanduser(),
+        mode=args.mode,
+        interactive=sys.stdin.isatty() and not scenario.trigger,
+        status=status_printer(args.quiet),
+    )
+    report = execute(config)
+    writers.write_all(report, out)
+    print(table.render_table(report, color=sys.stdout.isatty()))
+    print(f"\nreports: {out}/report.json (journal: {out}/journal.jsonl)")
+    return int(report["exit_code"])

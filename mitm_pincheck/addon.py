@@ -1,0 +1,401 @@
+"""The mitmproxy addon: hooks only. It turns hook calls into journal events.
+
+For each TLS connection to a host under test it presents the current phase's certificate kind on
+a TLS context of its own (one per host, kind and phase: no tickets, no session cache, so nothing
+from an earlier phase can be resumed), and records what the client then does: the alert it sends,
+whether the handshake completes, whether application data follows. Hosts not under test are
+passed through untouched. Which phase is live is decided by `runner.py`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography import x509
+from mitmproxy import connection, ctx, exceptions, http, tcp, tls
+from mitmproxy.addons.tlsconfig import AppData, alpn_select_callback
+from mitmproxy.net import tls as net_tls
+from mitmproxy.proxy import server_hooks
+from mitmproxy.proxy.layers import modes
+from OpenSSL import SSL
+
+from mitm_pincheck import forge as forging
+from mitm_pincheck import internals
+from mitm_pincheck.errors import InputError
+from mitm_pincheck.journal import Journal
+from mitm_pincheck.kinds import KINDS
+from mitm_pincheck.scenario import HostSpec, Scenario
+
+logger = logging.getLogger("mitm_pincheck")
+
+# TLS alert descriptions (RFC 8446 section 6 and RFC 5246 section 7.2)
+ALERTS = {
+    0: "close_notify",
+    10: "unexpected_message",
+    20: "bad_record_mac",
+    22: "record_overflow",
+    40: "handshake_failure",
+    42: "bad_certificate",
+    43: "unsupported_certificate",
+    44: "certificate_revoked",
+    45: "certificate_expired",
+    46: "certificate_unknown",
+    47: "illegal_parameter",
+    48: "unknown_ca",
+    49: "access_denied",
+    50: "decode_error",
+    51: "decrypt_error",
+    70: "protocol_version",
+    71: "insufficient_security",
+    80: "internal_error",
+    86: "inappropriate_fallback",
+    90: "user_canceled",
+    109: "missing_extension",
+    110: "unsupported_extension",
+    112: "unrecognized_name",
+    113: "bad_certificate_status_response",
+    115: "unknown_psk_identity",
+    116: "certificate_required",
+    120: "no_application_protocol",
+}
+
+# Header names whose presence (never their value) is evidence that a credential was sent.
+CREDENTIAL_HEADERS = frozenset(
+    {
+        "authorization",
+        "proxy-authorization",
+        "cookie",
+        "x-api-key",
+        "x-auth-token",
+        "x-access-token",
+        "x-session-token",
+        "x-csrf-token",
+        "x-xsrf-token",
+        "x-amz-security-token",
+    }
+)
+_CREDENTIAL_WORDS = ("token", "auth", "secret", "session", "apikey", "api-key", "password")
+
+
+def alert_name(code: int) -> str:
+    return ALERTS.get(code, f"alert_{code}")
+
+
+def credential_headers(names: list[str]) -> list[str]:
+    """The header names among `names` that carry credentials."""
+    return [
+        n
+        for n in names
+        if n in CREDENTIAL_HEADERS
+        or (n.startswith("x-") and any(w in n for w in _CREDENTIAL_WORDS))
+    ]
+
+
+@dataclass
+class Phase:
+    index: int
+    kind: str
+    contexts: dict[str, SSL.Context] = field(default_factory=dict)
+    connections: int = 0
+    last_connection: float = 0.0  # time.monotonic() of the newest connection
+
+
+@dataclass
+class _Tracked:
+    """What the addon must remember about one intercepted client connection."""
+
+    id: str
+    host: str
+    phase: int
+    kind: str
+    handshake_done: bool = False
+    handshake_alert: str | None = None
+    data_sent: bool = False
+    closed_by: str | None = None  # "proxy" while we are closing it; "server" if upstream went first
+
+
+class PincheckAddon:
+    def __init__(self, scenario: Scenario | None = None, journal: Journal | None = None):
+        self.scenario = scenario
+        self.journal = journal
+        self.phase: Phase | None = None
+        self.forge: forging.Forge | None = None
+        self.activity = asyncio.Event()  # set on every new connection to a host under test
+        self.started = asyncio.Event()  # set once mitmproxy listens
+        self.standalone = scenario is None  # loaded as a script: runs its own phases
+        self._tracked: dict[str, _Tracked] = {}
+        self._pending: dict[str, tuple[str, HostSpec]] = {}  # client id -> host seen in ClientHello
+        self._forging: dict[tuple[str, str], asyncio.Future] = {}
+        self._driver: asyncio.Task | None = None
+
+    # ---- options (script mode: mitmdump -s addons/pincheck.py --set pincheck_scenario=FILE)
+
+    def load(self, loader):
+        loader.add_option(
+            "pincheck_scenario", str, "", "mitm-pincheck: scenario file to run (YAML)."
+        )
+        loader.add_option(
+            "pincheck_out",
+            str,
+            "pincheck-out",
+            "mitm-pincheck: directory for journal.jsonl and the reports.",
+        )
+        loader.add_option(
+            "pincheck_keep_running",
+            bool,
+            False,
+            "mitm-pincheck: keep proxying (everything passed through) after the last phase "
+            "instead of shutting down.",
+        )
+
+    def configure(self, updated):
+        if "pincheck_scenario" in updated and self.standalone and ctx.options.pincheck_scenario:
+            from mitm_pincheck import scenario as scenario_mod
+
+            try:
+                self.scenario = scenario_mod.load(ctx.options.pincheck_scenario)
+            except InputError as e:
+                raise exceptions.OptionsError(str(e)) from None
+            if self.scenario.upstream_trust and not ctx.options.ssl_verify_upstream_trusted_ca:
+                from mitm_pincheck import runner
+
+                bundle_dir = Path(tempfile.mkdtemp(prefix="pincheck-"))
+                bundle = runner.upstream_bundle(self.scenario.upstream_trust, bundle_dir)
+                ctx.options.update(ssl_verify_upstream_trusted_ca=str(bundle))
+
+    def running(self):
+        if self.forge is None:
+            self.forge = make_forge(Path(ctx.options.confdir).expanduser())
+        self.started.set()
+        if self.standalone and self.scenario is not None and self._driver is None:
+            from mitm_pincheck import runner
+
+            self._driver = asyncio.ensure_future(runner.drive_standalone(self))
+
+    # ---- phases (called by runner.py)
+
+    def start_phase(self, index: int, kind: str) -> None:
+        self.close_live("proxy")
+        self.phase = Phase(index, kind)
+        self._emit("phase-start", phase=kind, index=index)
+
+    def end_phase(self, reason: str) -> None:
+        if self.phase is None:
+            return
+        self._emit("phase-end", phase=self.phase.kind, index=self.phase.index, reason=reason)
+        self.phase = None
+        self.close_live("proxy")
+
+    def close_live(self, by: str) -> int:
+        """Close every live intercepted client connection, so the app must reconnect."""
+        closed = 0
+        for tracked in list(self._tracked.values()):
+            tracked.closed_by = tracked.closed_by or by
+            if internals.close_client_connection(ctx.master, tracked.id):
+                closed += 1
+        return closed
+
+    # ---- hooks
+
+    def server_connect(self, data: server_hooks.ServerConnectionHookData):
+        # like curl --resolve: the upstream goes elsewhere, the SNI stays the host's name
+        if self.scenario is None or not data.server.address:
+            return
+        target = self.scenario.resolve.get(str(data.server.address[0]).lower().rstrip("."))
+        if target is not None:
+            data.server.address = target
+
+    def tls_clienthello(self, data: tls.ClientHelloData):
+        if self.scenario is None or self.phase is None:
+            data.ignore_connection = True
+            return
+        host = data.client_hello.sni or (
+            data.context.server.address[0] if data.context.server.address else None
+        )
+        spec = self.scenario.host_for(str(host)) if host else None
+        if spec is None:
+            data.ignore_connection = True  # not under test: the device keeps working
+            return
+        host = str(host).lower().rstrip(".")
+        if not KINDS[self.phase.kind].intercepts:
+            data.ignore_connection = True
+            self._track(data.context.client, host, spec)  # passthrough: outcome from records
+            return
+        self._pending[data.context.client.id] = (host, spec)
+
+    async def tls_start_client(self, data: tls.TlsData):
+        pending = self._pending.pop(data.conn.id, None)
+        if pending is None or data.ssl_conn is not None or self.phase is None:
+            return
+        host, spec = pending
+        phase = self.phase
+        real_chain = [
+            x509.load_pem_x509_certificate(c.to_pem()) for c in data.context.server.certificate_list
+        ]
+        forged = await self._forged(host, phase.kind, real_chain)
+        if self.phase is not phase:
+            return  # the phase changed while we were forging; mitmproxy's default applies
+        context = phase.contexts.get(host)
+        if context is None:
+            context = phase.contexts[host] = self._make_context(forged)
+        conn = SSL.Connection(context)
+        if len(data.context.layers) == 2 and isinstance(data.context.layers[0], modes.HttpProxy):
+            client_alpn: bytes | None = b"http/1.1"  # as TlsConfig: no CONNECT over HTTP/2
+        else:
+            client_alpn = data.context.client.alpn
+        app_data = AppData(
+            client_alpn=client_alpn,
+            server_alpn=data.context.server.alpn,
+            http2=ctx.options.http2,
+        )
+        tracked = self._track(data.conn, host, spec, forged.notes)
+        app_data["pincheck"] = tracked  # type: ignore[typeddict-unknown-key]
+        conn.set_app_data(app_data)
+        conn.set_accept_state()
+        data.ssl_conn = conn
+
+    def tls_established_client(self, data: tls.TlsData):
+        tracked = self._tracked.get(data.conn.id)
+        if tracked is None:
+            return
+        tracked.handshake_done = True
+        resumed = internals.session_reused(data.ssl_conn) if data.ssl_conn else None
+        self._emit(
+            "handshake",
+            id=tracked.id,
+            resumed=bool(resumed),
+            tls_version=data.conn.tls_version,
+            alpn=data.conn.alpn.decode("ascii", "replace") if data.conn.alpn else None,
+        )
+
+    def tls_failed_client(self, data: tls.TlsData):
+        tracked = self._tracked.get(data.conn.id)
+        if tracked is None:
+            return
+        self._emit(
+            "handshake-failed",
+            id=tracked.id,
+            alert=tracked.handshake_alert,
+            error=str(data.conn.error or ""),
+        )
+
+    def requestheaders(self, flow: http.HTTPFlow):
+        tracked = self._tracked.get(flow.client_conn.id)
+        if tracked is None:
+            return
+        tracked.data_sent = True
+        names = sorted({name.lower() for name in flow.request.headers.keys()})
+        self._emit(
+            "request",
+            id=tracked.id,
+            method=flow.request.method,
+            host=flow.request.pretty_host,
+            path=flow.request.path.split("?", 1)[0].split("#", 1)[0],
+            header_names=names,
+            credentials=credential_headers(names),
+            has_query="?" in flow.request.path,
+        )
+
+    def tcp_message(self, flow: tcp.TCPFlow):
+        tracked = self._tracked.get(flow.client_conn.id)
+        if tracked is None or not flow.messages:
+            return
+        direction = "client" if flow.messages[-1].from_client else "server"
+        if direction == "client" and tracked.data_sent:
+            return  # one event is enough evidence
+        tracked.data_sent = tracked.data_sent or direction == "client"
+        self._emit("data", id=tracked.id, direction=direction)
+
+    def server_disconnected(self, data: server_hooks.ServerConnectionHookData):
+        tracked = self._tracked.get(data.client.id)
+        if tracked is not None and tracked.closed_by is None:
+            tracked.closed_by = "server"
+
+    def client_disconnected(self, client: connection.Client):
+        self._pending.pop(client.id, None)
+        tracked = self._tracked.pop(client.id, None)
+        if tracked is not None:
+            self._emit("closed", id=tracked.id, by=tracked.closed_by or "client")
+
+    def done(self):
+        if self._driver is not None and not self._driver.done():
+            self._driver.cancel()
+
+    # ---- helpers
+
+    def _track(self, client: connection.Client, host: str, spec: HostSpec, notes=()) -> _Tracked:
+        assert self.phase is not None
+        tracked = _Tracked(id=client.id, host=host, phase=self.phase.index, kind=self.phase.kind)
+        self._tracked[client.id] = tracked
+        self.phase.connections += 1
+        self.phase.last_connection = time.monotonic()
+        self._emit(
+            "conn",
+            id=client.id,
+            phase=self.phase.kind,
+            kind=self.phase.kind,
+            host=host,
+            pattern=spec.host,
+            notes=list(notes),
+        )
+        self.activity.set()
+        return tracked
+
+    async def _forged(self, host: str, kind: str, real_chain: list[x509.Certificate]):
+        """Forge once per (host, kind), off the event loop; concurrent first calls share it."""
+        key = (host, kind)
+        future = self._forging.get(key)
+        if future is None:
+            assert self.forge is not None
+            future = asyncio.ensure_future(
+                asyncio.to_thread(self.forge.forge, host, kind, real_chain or None)
+            )
+            self._forging[key] = future
+        return await future
+
+    def _make_context(self, forged: forging.Forged) -> SSL.Context:
+        context = SSL.Context(SSL.TLS_SERVER_METHOD)
+        min_version = net_tls.Version[ctx.options.tls_version_client_min]
+        max_version = net_tls.Version[ctx.options.tls_version_client_max]
+        context.set_min_proto_version(min_version.value)
+        context.set_max_proto_version(max_version.value)
+        if ctx.options.ciphers_client:
+            context.set_cipher_list(ctx.options.ciphers_client.encode())
+        # Resumption would let a client skip certificate checks: make it impossible.
+        context.set_options(SSL.OP_NO_TICKET | SSL.OP_NO_COMPRESSION)
+        context.set_session_cache_mode(SSL.SESS_CACHE_OFF)
+        context.use_certificate(forged.chain[0])
+        for cert in forged.chain[1:]:
+            context.add_extra_chain_cert(cert)
+        context.use_privatekey(forged.key)
+        context.set_alpn_select_callback(alpn_select_callback)
+        context.set_info_callback(self._on_tls_info)
+        return context
+
+    def _on_tls_info(self, conn: SSL.Connection, where: int, ret: int) -> None:
+        # Runs inside OpenSSL: must never raise.
+        if not where & SSL.SSL_CB_READ_ALERT:
+            return
+        try:
+            tracked = conn.get_app_data().get("pincheck")
+            name = alert_name(ret & 0xFF)
+            if not tracked.handshake_done:
+                tracked.handshake_alert = tracked.handshake_alert or name
+            elif tracked.id in self._tracked:
+                self._emit("alert", id=tracked.id, alert=name, after_handshake=True)
+        except Exception:  # pragma: no cover - defensive
+            logger.exception("mitm-pincheck: could not record a TLS alert")
+
+    def _emit(self, event: str, **fields) -> None:
+        if self.journal is not None:
+            self.journal.emit(event, **fields)
+
+
+def make_forge(confdir: Path) -> forging.Forge:
+    trusted = forging.authority_from_mitmproxy_confdir(confdir)
+    return forging.Forge(trusted, forging.load_or_create_untrusted_ca(confdir))

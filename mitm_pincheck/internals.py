@@ -1,0 +1,30 @@
+"""The only places that reach into mitmproxy or pyOpenSSL internals. Both are tested directly.
+
+mitmproxy has no public API to close a live client connection (mitmproxy issue 8045), and
+pyOpenSSL exposes no `SSL_session_reused`. Everything else uses public APIs, so a mitmproxy
+upgrade that breaks something breaks it here, where `tests/test_internals.py` notices.
+"""
+
+from __future__ import annotations
+
+from OpenSSL import SSL
+
+
+def close_client_connection(master, client_id: str) -> bool:
+    """Close the live client connection `client_id`; False if it is already gone."""
+    proxyserver = master.addons.get("proxyserver")
+    handler = getattr(proxyserver, "connections", {}).get(client_id)
+    if handler is None:
+        return False
+    handler.close_connection(handler.client)
+    return True
+
+
+def session_reused(conn: SSL.Connection) -> bool | None:
+    """Whether the handshake on `conn` resumed an earlier session; None where unknown."""
+    lib = getattr(SSL, "_lib", None)
+    reused = getattr(lib, "SSL_session_reused", None)
+    raw = getattr(conn, "_ssl", None)
+    if reused is None or raw is None:
+        return None
+    return bool(reused(raw))

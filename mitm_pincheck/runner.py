@@ -1,0 +1,378 @@
+"""Runs a scenario: embeds mitmproxy with the addon, then drives the phases.
+
+A phase starts by switching every host under test to the phase's kind and closing their live
+connections (so the app must reconnect and see the new certificate), then runs the trigger. It
+ends at `timeout`, or once at least one connection was seen, the trigger has exited and `settle`
+seconds passed without a new connection (or on Enter, when a person drives the app by hand).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mitmproxy import options as mitm_options
+from mitmproxy.tools.dump import DumpMaster
+
+from mitm_pincheck import __version__, results
+from mitm_pincheck.addon import PincheckAddon
+from mitm_pincheck.errors import InputError
+from mitm_pincheck.journal import JOURNAL_NAME, Journal, read_events
+from mitm_pincheck.scenario import Scenario
+
+logger = logging.getLogger("mitm_pincheck")
+
+CA_CERT_NAME = "mitmproxy-ca-cert.pem"
+
+
+def mitmproxy_version() -> str:
+    from mitmproxy import version
+
+    return version.VERSION
+
+
+@dataclass
+class RunConfig:
+    scenario: Scenario
+    out_dir: Path
+    listen_host: str = "0.0.0.0"
+    listen_port: int = 8080
+    confdir: Path = field(default_factory=lambda: Path("~/.mitmproxy").expanduser())
+    mode: str = "regular"
+    interactive: bool = False  # a person at a terminal: Enter ends a phase in manual mode
+    status: Callable[[str], None] | None = None  # one line of progress for a person
+    # Called (awaited) instead of the scenario's trigger, e.g. the demo's built-in clients.
+    trigger_fn: Callable[[str, dict[str, str]], object] | None = None
+    on_event: Callable[[dict], None] | None = None  # live view: every journal event
+
+
+class Phases:
+    """Drives the phases of a scenario against a running addon."""
+
+    def __init__(self, addon: PincheckAddon, config: RunConfig, proxy_url: str, ca_path: Path):
+        self.addon = addon
+        self.config = config
+        self.scenario = config.scenario
+        self.proxy_url = proxy_url
+        self.ca_path = ca_path
+
+    def trigger_env(self, kind: str) -> dict[str, str]:
+        return {
+            **os.environ,
+            "PINCHECK_PHASE": kind,
+            "PINCHECK_PROXY": self.proxy_url,
+            "PINCHECK_CA": str(self.ca_path),
+        }
+
+    async def run_all(self) -> None:
+        phases = self.scenario.phases
+        for index, kind in enumerate(phases):
+            self._status(f"phase {index + 1}/{len(phases)}: {kind}")
+            self.addon.start_phase(index, kind)
+            reason = "interrupted"
+            try:
+                reason = await self._run_phase(kind)
+            finally:
+                self.addon.end_phase(reason)
+
+    async def _run_phase(self, kind: str) -> str:
+        env = self.trigger_env(kind)
+        trigger: asyncio.Task | None = None
+        if self.config.trigger_fn is not None:
+            trigger = asyncio.ensure_future(self._call_trigger_fn(kind, env))
+        elif self.scenario.trigger:
+            trigger = asyncio.ensure_future(self._run_trigger(kind, env))
+        enter: asyncio.Future | None = None
+        if trigger is None and self.config.interactive:
+            self._status(
+                f"  use the app now ({kind} is live); press Enter when done "
+                f"(or wait: settle {self.scenario.settle:g}s, timeout {self.scenario.timeout:g}s)"
+            )
+            enter = _enter_pressed()
+        try:
+            return await self._wait_for_end(trigger, enter)
+        finally:
+            if enter is not None:
+                enter.cancel()
+            if trigger is not None and not trigger.done():
+                trigger.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await trigger
+
+    async def _wait_for_end(self, trigger: asyncio.Task | None, enter) -> str:
+        loop = asyncio.get_running_loop()
+        settle, deadline = self.scenario.settle, loop.time() + self.scenario.timeout
+        phase = self.addon.phase
+        assert phase is not None
+        while True:
+            now = loop.time()
+            if now >= deadline:
+                return "timeout"
+            if enter is not None and enter.done():
+                return "enter"
+            trigger_done = trigger is None or trigger.done()
+            wake = deadline
+            if phase.connections and trigger_done:
+                quiet_since = time.monotonic() - phase.last_connection
+                if quiet_since >= settle:
+                    return "settle"
+                wake = min(wake, now + settle - quiet_since)
+            self.addon.activity.clear()
+            waits = [asyncio.ensure_future(self.addon.activity.wait())]
+            if trigger is not None and not trigger.done():
+                waits.append(trigger)
+            if enter is not None:
+                waits.append(enter)
+            await asyncio.wait(waits, timeout=max(0.0, wake - now), return_when="FIRST_COMPLETED")
+            waits[0].cancel()
+
+    async def _call_trigger_fn(self, kind: str, env: dict[str, str]) -> None:
+        self.addon._emit("trigger-start", phase=kind)
+        returncode = 0
+        try:
+            result = self.config.trigger_fn(kind, env)
+            if asyncio.iscoroutine(result):
+                await result
+        except asyncio.CancelledError:
+            self.addon._emit("trigger-exit", phase=kind, returncode=None, stopped=True)
+            raise
+        except Exception:
+            logger.exception("the built-in trigger failed")
+            returncode = 1
+        self.addon._emit("trigger-exit", phase=kind, returncode=returncode, stopped=False)
+
+    async def _run_trigger(self, kind: str, env: dict[str, str]) -> None:
+        self.addon._emit("trigger-start", phase=kind)
+        proc = await asyncio.create_subprocess_shell(
+            self.scenario.trigger,
+            env=env,
+            stdin=asyncio.subprocess.DEVNULL,
+            start_new_session=True,  # its own process group, so we can stop all of it
+        )
+        try:
+            returncode = await proc.wait()
+        except asyncio.CancelledError:
+            await _stop_process_group(proc)
+            self.addon._emit("trigger-exit", phase=kind, returncode=proc.returncode, stopped=True)
+            raise
+        if returncode != 0:
+            self._status(f"  trigger exited with status {returncode}")
+        self.addon._emit("trigger-exit", phase=kind, returncode=returncode, stopped=False)
+
+    def _status(self, line: str) -> None:
+        if self.config.status is not None:
+            self.config.status(line)
+
+
+async def _stop_process_group(proc: asyncio.subprocess.Process) -> None:
+    for sig, grace in ((signal.SIGTERM, 3.0), (signal.SIGKILL, 5.0)):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+        try:
+            await asyncio.wait_for(proc.wait(), grace)
+            return
+        except TimeoutError:
+            continue
+
+
+def _enter_pressed() -> asyncio.Future:
+    """A future that completes when a line is read from stdin (a person pressed Enter)."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future = loop.create_future()
+    fd = sys.stdin.fileno()
+
+    def on_readable():
+        with contextlib.suppress(Exception):
+            os.read(fd, 4096)
+        if not future.done():
+            future.set_result(None)
+
+    loop.add_reader(fd, on_readable)
+    future.add_done_callback(lambda _: loop.remove_reader(fd))
+    return future
+
+
+def upstream_bundle(extra: Path, directory: Path) -> Path:
+    """The system trust store plus `extra`, as one file for mitmproxy's upstream verification."""
+    import certifi
+
+    bundle = directory / "upstream-trust.pem"
+    bundle.write_bytes(Path(certifi.where()).read_bytes() + b"\n" + extra.read_bytes())
+    return bundle
+
+
+def _loopback_url(host: str, port: int) -> str:
+    if host in ("", "0.0.0.0", "::"):
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
+async def run(config: RunConfig) -> dict:
+    """Run the scenario and return the report dict; the journal and reports are in out_dir."""
+    scenario = config.scenario
+    out_dir = config.out_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
+    journal_path = out_dir / JOURNAL_NAME
+    journal_path.unlink(missing_ok=True)
+    journal = Journal(journal_path)
+    if config.on_event is not None:
+        journal.listeners.append(config.on_event)
+    config.confdir.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    opts = mitm_options.Options(
+        listen_host=config.listen_host,
+        listen_port=config.listen_port,
+        confdir=str(config.confdir),
+        mode=[config.mode],
+    )
+    master = DumpMaster(opts, with_termlog=False, with_dumper=False)
+    for name in ("errorcheck", "readfilestdin"):  # they would sys.exit() or read our stdin
+        if addon_obj := master.addons.get(name):
+            master.addons.remove(addon_obj)
+    addon = PincheckAddon(scenario, journal)
+    master.addons.add(addon)
+    _move_before(master, addon, "tlsconfig")
+
+    with tempfile.TemporaryDirectory(prefix="pincheck-") as tmp:
+        deferred: dict = {"connection_strategy": "eager"}
+        if scenario.upstream_trust is not None:
+            deferred["ssl_verify_upstream_trusted_ca"] = str(
+                upstream_bundle(scenario.upstream_trust, Path(tmp))
+            )
+        opts.update_defer(**deferred)
+        master_task = asyncio.ensure_future(master.run())
+        interrupted = False
+        try:
+            proxy_url = await _wait_listening(master, master_task, addon, config)
+            journal.emit(
+                "run-start",
+                tool={
+                    "name": "mitm-pincheck",
+                    "version": __version__,
+                    "mitmproxy": mitmproxy_version(),
+                },
+                scenario=scenario.to_dict(),
+                listen=proxy_url.removeprefix("http://"),
+                ca={"fingerprint_sha256": _ca_fingerprint(config.confdir)},
+            )
+            phases = Phases(addon, config, proxy_url, config.confdir / CA_CERT_NAME)
+            await phases.run_all()
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            interrupted = True
+        finally:
+            if journal._file is not None and _started(journal_path):
+                journal.emit("run-end", interrupted=interrupted)
+            master.shutdown()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(master_task, 10)
+            journal.close()
+
+    events, warnings = read_events(journal_path)
+    for warning in warnings:
+        logger.warning(warning)
+    return results.build_report(events)
+
+
+def _started(journal_path: Path) -> bool:
+    return journal_path.stat().st_size > 0
+
+
+def _move_before(master, addon, name: str) -> None:
+    """Put `addon` before the addon `name` in the chain, so our hooks run first."""
+    chain = master.addons.chain
+    target = master.addons.get(name)
+    if target is None or addon not in chain:
+        return
+    chain.remove(addon)
+    chain.insert(chain.index(target), addon)
+
+
+async def _wait_listening(master, master_task: asyncio.Future, addon, config: RunConfig) -> str:
+    """The proxy's loopback URL once it listens; mitmproxy calls `running` after binding."""
+    started = asyncio.ensure_future(addon.started.wait())
+    await asyncio.wait([started, master_task], return_when="FIRST_COMPLETED")
+    started.cancel()
+    addrs = master.addons.get("proxyserver").listen_addrs()
+    if not addon.started.is_set() or not addrs:
+        raise InputError(
+            f"could not start the proxy on {config.listen_host}:{config.listen_port} "
+            "(address in use, or not an address of this machine?)"
+        )
+    host, port = addrs[0][0], addrs[0][1]
+    if config.listen_host not in ("", "0.0.0.0", "::"):
+        host = config.listen_host
+    return _loopback_url(host, port)
+
+
+def _ca_fingerprint(confdir: Path) -> str | None:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+
+    path = confdir / CA_CERT_NAME
+    try:
+        cert = x509.load_pem_x509_certificate(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+    return cert.fingerprint(hashes.SHA256()).hex(":")
+
+
+async def drive_standalone(addon: PincheckAddon) -> None:
+    """Script mode (`mitmdump -s addons/pincheck.py`): run the phases, write reports, shut down."""
+    from mitmproxy import ctx
+
+    from mitm_pincheck.report import writers
+
+    scenario = addon.scenario
+    assert scenario is not None
+    out_dir = Path(ctx.options.pincheck_out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    journal_path = out_dir / JOURNAL_NAME
+    journal_path.unlink(missing_ok=True)
+    addon.journal = Journal(journal_path)
+    proxyserver = ctx.master.addons.get("proxyserver")
+    addrs = proxyserver.listen_addrs()
+    proxy_url = _loopback_url(str(addrs[0][0]), int(addrs[0][1])) if addrs else ""
+    confdir = Path(ctx.options.confdir).expanduser()
+    config = RunConfig(
+        scenario=scenario,
+        out_dir=out_dir,
+        confdir=confdir,
+        status=lambda line: logger.info(f"pincheck: {line.strip()}"),
+    )
+    addon.journal.emit(
+        "run-start",
+        tool={"name": "mitm-pincheck", "version": __version__, "mitmproxy": mitmproxy_version()},
+        scenario=scenario.to_dict(),
+        listen=proxy_url.removeprefix("http://"),
+        ca={"fingerprint_sha256": _ca_fingerprint(confdir)},
+    )
+    interrupted = False
+    try:
+        await Phases(addon, config, proxy_url, confdir / CA_CERT_NAME).run_all()
+    except asyncio.CancelledError:
+        interrupted = True
+    finally:
+        addon.journal.emit("run-end", interrupted=interrupted)
+        addon.journal.close()
+        events, _ = read_events(journal_path)
+        report = results.build_report(events)
+        writers.write_all(report, out_dir)
+        s = report["summary"]
+        logger.warning(
+            f"pincheck: done: {s['pass']} pass, {s['fail']} fail, "
+            f"{s['inconclusive']} inconclusive; report in {out_dir}"
+        )
+        addon.journal = None
+        if not interrupted and not ctx.options.pincheck_keep_running:
+            ctx.master.shutdown()

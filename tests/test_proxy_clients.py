@@ -1,0 +1,266 @@
+"""Real TLS clients through the real proxy against a stand-in upstream: outcomes and verdicts."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import subprocess
+
+import pytest
+from conftest import need, rows
+
+from mitm_pincheck.backend import spki_pin
+
+CORE = ["valid-ca", "self-signed", "wrong-key"]
+SECRET = "Bearer s3cr3t-token-value"
+
+
+def curl(env: dict, host: str, *args: str) -> int:
+    """curl through the proxy, as "the app"; returns curl's exit code."""
+    cmd = [
+        need("curl"),
+        "--silent",
+        "--output",
+        "/dev/null",
+        "--max-time",
+        "5",
+        "--proxy",
+        env["PINCHECK_PROXY"],
+        "-H",
+        f"Authorization: {SECRET}",
+        *args,
+        f"https://{host}/v1/account?token=query-secret",
+    ]
+    return subprocess.run(cmd, capture_output=True, timeout=20).returncode
+
+
+def test_unpinned_curl_accepts_the_proxy_ca_and_rejects_the_rest(run_scenario, device_trust):
+    report = run_scenario(
+        lambda kind, env: curl(env, "open.test", "--cacert", str(device_trust)),
+        hosts=[{"host": "open.test", "pinned": False}],
+        phases=CORE,
+    )
+    r = rows(report)
+    assert r[("open.test", "valid-ca")]["outcome"] == "accepted"
+    assert r[("open.test", "self-signed")]["outcome"] == "rejected-in-handshake"
+    assert r[("open.test", "wrong-key")]["outcome"] == "rejected-in-handshake"
+    assert {row["verdict"] for row in report["results"]} == {"pass"}
+    assert report["exit_code"] == 0
+    assert "unknown_ca" in r[("open.test", "self-signed")]["evidence"]["alerts"]
+
+
+def test_curl_pinnedpubkey_rejects_after_the_handshake(run_scenario, device_trust, backend):
+    report = run_scenario(
+        lambda kind, env: curl(
+            env,
+            "pinned.test",
+            "--cacert",
+            str(device_trust),
+            "--pinnedpubkey",
+            f"sha256//{backend.pin}",
+        ),
+        hosts=[{"host": "pinned.test", "pinned": True}],
+        phases=CORE,
+    )
+    r = rows(report)
+    assert r[("pinned.test", "valid-ca")]["outcome"] == "rejected-after-handshake"
+    assert r[("pinned.test", "valid-ca")]["verdict"] == "pass"
+    assert r[("pinned.test", "self-signed")]["outcome"] == "rejected-in-handshake"
+    assert r[("pinned.test", "wrong-key")]["outcome"] == "rejected-in-handshake"
+    assert report["exit_code"] == 0
+    assert report["ca_trust_proven"] is True
+
+
+def test_trust_all_curl_fails_every_phase_and_names_the_leaked_credential(
+    run_scenario, tmp_path
+):
+    report = run_scenario(
+        lambda kind, env: curl(env, "pinned.test", "--insecure"),
+        hosts=[{"host": "pinned.test", "pinned": True}],
+        phases=CORE,
+    )
+    for row in report["results"]:
+        assert row["outcome"] == "accepted"
+        assert row["verdict"] == "fail"
+        assert "authorization" in row["evidence"]["credentials"]
+        request = row["evidence"]["requests"][0]
+        assert request["path"] == "/v1/account"
+        assert request["has_query"] is True
+    assert report["exit_code"] == 1
+    # nothing of the traffic's values reaches any file the run wrote
+    for path in (tmp_path / "out").iterdir():
+        data = path.read_bytes()
+        assert b"s3cr3t" not in data, path
+        assert b"query-secret" not in data, path
+
+
+def test_openssl_s_client_through_the_proxy(run_scenario, device_trust):
+    openssl = need("openssl")
+
+    def s_client(kind, env):
+        proxy = env["PINCHECK_PROXY"].removeprefix("http://")
+        subprocess.run(
+            [openssl, "s_client", "-proxy", proxy, "-connect", "open.test:443"]
+            + ["-servername", "open.test", "-CAfile", str(device_trust), "-verify_return_error"]
+            + ["-verify_hostname", "open.test", "-quiet"],
+            input=b"GET / HTTP/1.1\r\nHost: open.test\r\nConnection: close\r\n\r\n",
+            capture_output=True,
+            timeout=20,
+        )
+
+    report = run_scenario(
+        s_client, hosts=[{"host": "open.test", "pinned": False}], phases=CORE
+    )
+    r = rows(report)
+    assert r[("open.test", "valid-ca")]["outcome"] == "accepted"
+    assert r[("open.test", "self-signed")]["outcome"] == "rejected-in-handshake"
+    assert r[("open.test", "wrong-key")]["outcome"] == "rejected-in-handshake"
+    assert report["exit_code"] == 0
+
+
+def _tunnel(env: dict, host: str) -> socket.socket:
+    from mitm_pincheck.demo import _tunnel as tunnel
+
+    return tunnel(env["PINCHECK_PROXY"], host)
+
+
+def test_python_ssl_pin_check_after_handshake_and_handshake_rejection(
+    run_scenario, device_trust, backend
+):
+    def client(kind, env):
+        ctx = ssl.create_default_context(cafile=str(device_trust))
+        try:
+            with ctx.wrap_socket(_tunnel(env, "pinned.test"), server_hostname="pinned.test") as s:
+                from cryptography import x509
+
+                leaf = x509.load_der_x509_certificate(s.getpeercert(binary_form=True))
+                if spki_pin(leaf) != backend.pin:
+                    return  # OkHttp-style: close without sending anything
+                s.sendall(b"GET / HTTP/1.1\r\nHost: pinned.test\r\nConnection: close\r\n\r\n")
+                s.recv(100)
+        except ssl.SSLError:
+            pass
+
+    report = run_scenario(client, hosts=[{"host": "pinned.test", "pinned": True}], phases=CORE)
+    r = rows(report)
+    assert r[("pinned.test", "valid-ca")]["outcome"] == "rejected-after-handshake"
+    assert r[("pinned.test", "self-signed")]["outcome"] == "rejected-in-handshake"
+    assert r[("pinned.test", "wrong-key")]["outcome"] == "rejected-in-handshake"
+    assert {row["verdict"] for row in report["results"]} == {"pass"}
+
+
+def test_no_false_pass_when_the_proxy_ca_is_not_installed(run_scenario, backend):
+    # the device trusts only the real root: every valid-ca handshake fails, nothing proves the CA
+    report = run_scenario(
+        lambda kind, env: curl(env, "pinned.test", "--cacert", str(backend.ca_path)),
+        hosts=[{"host": "pinned.test", "pinned": True}],
+        phases=["valid-ca"],
+    )
+    row = rows(report)[("pinned.test", "valid-ca")]
+    assert row["outcome"] == "rejected-in-handshake"
+    assert row["verdict"] == "inconclusive"
+    assert "CA" in row["reason"]
+    assert report["ca_trust_proven"] is False
+    assert report["exit_code"] == 3
+
+
+def test_in_handshake_rejection_passes_once_another_host_proved_ca_trust(
+    run_scenario, backend, device_trust
+):
+    def client(kind, env):
+        curl(env, "open.test", "--cacert", str(device_trust))  # trusts the proxy CA
+        curl(env, "pinned.test", "--cacert", str(backend.ca_path))  # rejects it in the handshake
+
+    report = run_scenario(
+        client,
+        hosts=[{"host": "pinned.test", "pinned": True}, {"host": "open.test", "pinned": False}],
+        phases=["valid-ca"],
+    )
+    r = rows(report)
+    assert r[("open.test", "valid-ca")]["verdict"] == "pass"
+    assert r[("pinned.test", "valid-ca")]["outcome"] == "rejected-in-handshake"
+    assert r[("pinned.test", "valid-ca")]["verdict"] == "pass"
+
+
+def test_host_never_contacted_is_inconclusive_not_seen(run_scenario, device_trust):
+    report = run_scenario(
+        lambda kind, env: curl(env, "open.test", "--cacert", str(device_trust)),
+        hosts=[{"host": "open.test", "pinned": False}, {"host": "pinned.test", "pinned": True}],
+        phases=["self-signed"],
+        settle=0.2,
+    )
+    row = rows(report)[("pinned.test", "self-signed")]
+    assert row["outcome"] == "not-seen"
+    assert row["verdict"] == "inconclusive"
+    assert row["connections"] == 0
+
+
+def test_hosts_not_under_test_pass_through_with_the_real_certificate(run_scenario, backend):
+    codes = []
+    report = run_scenario(
+        lambda kind, env: codes.append(
+            curl(env, "bystander.test", "--cacert", str(backend.ca_path))
+        ),
+        hosts=[{"host": "pinned.test", "pinned": True}],
+        phases=["self-signed"],
+        timeout=2,
+    )
+    assert codes == [0]  # the real chain reached curl: it trusts only the real root
+    assert rows(report)[("pinned.test", "self-signed")]["outcome"] == "not-seen"
+
+
+def test_wildcard_host_gets_a_row_per_name_seen(run_scenario, device_trust):
+    def client(kind, env):
+        curl(env, "open.test", "--cacert", str(device_trust))
+        curl(env, "pinned.test", "--cacert", str(device_trust))
+
+    report = run_scenario(client, hosts=[{"host": "*.test", "pinned": False}], phases=["valid-ca"])
+    assert sorted(row["host"] for row in report["results"]) == ["open.test", "pinned.test"]
+    assert all(row["evidence"]["pattern"] == "*.test" for row in report["results"])
+    assert {row["verdict"] for row in report["results"]} == {"pass"}
+
+
+@pytest.mark.parametrize("max_version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3])
+def test_session_resumption_is_refused(run_scenario, device_trust, max_version):
+    reused = []
+
+    def client(kind, env):
+        ctx = ssl.create_default_context(cafile=str(device_trust))
+        ctx.maximum_version = max_version
+        session = None
+        for _ in range(2):
+            with ctx.wrap_socket(
+                _tunnel(env, "open.test"), server_hostname="open.test", session=session
+            ) as s:
+                s.sendall(b"GET / HTTP/1.1\r\nHost: open.test\r\nConnection: close\r\n\r\n")
+                while s.recv(4096):
+                    pass
+                reused.append(s.session_reused)
+                session = s.session
+
+    report = run_scenario(client, hosts=[{"host": "open.test", "pinned": False}], phases=["valid-ca"])
+    assert reused == [False, False]
+    row = rows(report)[("open.test", "valid-ca")]
+    assert row["connections"] == 2
+    assert row["evidence"]["resumed"] == 0
+
+
+def test_openssl_resumption_attempt_gets_a_new_session(run_scenario, device_trust, tmp_path):
+    openssl = need("openssl")
+    outputs = []
+
+    def client(kind, env):
+        proxy = env["PINCHECK_PROXY"].removeprefix("http://")
+        sess = tmp_path / "session.pem"
+        base = [openssl, "s_client", "-proxy", proxy, "-connect", "open.test:443"]
+        base += ["-servername", "open.test", "-CAfile", str(device_trust), "-tls1_2"]
+        for extra in (["-sess_out", str(sess)], ["-sess_in", str(sess)]):
+            p = subprocess.run(
+                base + extra, input=b"Q\n", capture_output=True, timeout=20
+            )
+            outputs.append(p.stdout.decode(errors="replace"))
+
+    run_scenario(client, hosts=[{"host": "open.test", "pinned": False}], phases=["valid-ca"])
+    assert len(outputs) == 2
+    assert "Reused," not in outputs[1]
+    assert "New," in outputs[1]

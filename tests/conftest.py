@@ -13,7 +13,7 @@ import yaml
 
 from mitm_pincheck.backend import Backend
 
-TEST_HOSTS = ("pinned.test", "open.test", "bystander.test")
+TEST_HOSTS = ("pinned.test", "open.test", "bystander.test", "api.svc.test", "cdn.svc.test")
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,1 @@
+"""Report writers: each renders the same report dict (see `results.build_report`)."""

@@ -1,0 +1,357 @@
+"""Journal events -> the report dict (`report.json`, schema in docs/internals.md).
+
+Pure: everything comes from the events, so `mitm-pincheck report DIR` rebuilds the same report
+from `journal.jsonl` alone. Only fields listed in the schema are ever copied out of an event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+
+from mitm_pincheck import kinds
+from mitm_pincheck.errors import InputError
+from mitm_pincheck.outcome import (
+    ACCEPTED,
+    NOT_SEEN,
+    OUTCOMES,
+    REJECTED_IN_HANDSHAKE,
+    RESUMED,
+    STALLED,
+    Connection,
+    ConnOutcome,
+    aggregate,
+    classify,
+    fold_connections,
+)
+from mitm_pincheck.verdict import FAIL, INCONCLUSIVE, PASS, decide
+
+SCHEMA = 1
+MAX_REQUESTS = 10
+
+# Connections count as proof that the device trusts the proxy CA when they complete a
+# (fresh) handshake under this kind.
+_TRUST_PROOF_KIND = "valid-ca"
+
+
+def build_report(events: Iterable[dict]) -> dict:
+    """The report dict for one run, from its journal events in the order they were written."""
+    events = [e for e in events if isinstance(e, dict)]
+    run_start = next((e for e in events if e.get("event") == "run-start"), None)
+    if run_start is None:
+        raise InputError("the journal has no run-start event: it is not a mitm-pincheck journal")
+
+    scenario = _scenario(run_start.get("scenario") or {})
+    phases: list[str] = scenario["phases"]
+    started, interrupted_phases = _phase_progress(events, phases)
+    interrupted = _interrupted(events)
+
+    conns = fold_connections(events)
+    by_phase = _attribute(conns, phases, started)
+    ca_trust_proven = any(
+        c.kind == _TRUST_PROOF_KIND and c.handshake_ok and not c.resumed for c in conns
+    )
+
+    results = []
+    ran: list[bool] = []  # parallel to results: did the row's phase start at all
+    for index, phase in enumerate(phases):
+        phase_conns = by_phase.get(index, [])
+        for entry in scenario["hosts"]:
+            for host in _row_hosts(entry["host"], conns):
+                if index not in started:
+                    results.append(_not_run_row(host, phase, entry, interrupted))
+                else:
+                    row_conns = [c for c in phase_conns if _belongs(c, entry["host"], host)]
+                    cut_short = index in interrupted_phases
+                    results.append(_row(host, phase, entry, row_conns, ca_trust_proven, cut_short))
+                ran.append(index in started)
+
+    summary = {
+        "total": len(results),
+        PASS: sum(r["verdict"] == PASS for r in results),
+        FAIL: sum(r["verdict"] == FAIL for r in results),
+        INCONCLUSIVE: sum(r["verdict"] == INCONCLUSIVE for r in results),
+    }
+    first, last = _time_span(events)
+    return {
+        "schema": SCHEMA,
+        "tool": _tool(run_start.get("tool") or {}),
+        "scenario": scenario,
+        "started": _iso(first),
+        "finished": _iso(last),
+        "duration": round(last - first, 3) if first is not None and last is not None else 0.0,
+        "interrupted": interrupted,
+        "ca_trust_proven": ca_trust_proven,
+        "summary": summary,
+        "exit_code": exit_code_for(summary),
+        "results": results,
+        "hints": _hints(results, ran, ca_trust_proven),
+    }
+
+
+def exit_code_for(summary: Mapping[str, int]) -> int:
+    """1 if anything failed, else 3 if anything is inconclusive (or nothing was tested), else 0."""
+    if summary.get(FAIL, 0):
+        return 1
+    if summary.get(INCONCLUSIVE, 0) or not summary.get("total", 0):
+        return 3
+    return 0
+
+
+# --- scenario and run bookkeeping --------------------------------------------------------------
+
+
+def _scenario(raw: Mapping) -> dict:
+    hosts = []
+    for h in raw.get("hosts") or ():
+        if not isinstance(h, Mapping) or not h.get("host"):
+            continue
+        expect = h.get("expect") or {}
+        hosts.append(
+            {
+                "host": str(h["host"]),
+                "pinned": bool(h.get("pinned")),
+                "expect": {str(k): str(v) for k, v in expect.items()}
+                if isinstance(expect, Mapping)
+                else {},
+            }
+        )
+    return {
+        "name": raw.get("name"),
+        "file": raw.get("file"),
+        "app": raw.get("app"),
+        "hosts": hosts,
+        "phases": [str(p) for p in raw.get("phases") or ()],
+    }
+
+
+def _tool(raw: Mapping) -> dict:
+    return {
+        "name": raw.get("name") or "mitm-pincheck",
+        "version": raw.get("version"),
+        "mitmproxy": raw.get("mitmproxy"),
+    }
+
+
+def _phase_progress(events: list[dict], phases: list[str]) -> tuple[set[int], set[int]]:
+    """Indices of the phases that started, and of those that ended because of an interruption."""
+    started: set[int] = set()
+    interrupted: set[int] = set()
+    for e in events:
+        name = e.get("event")
+        if name not in ("phase-start", "phase-end"):
+            continue
+        index = _phase_index(e, phases, started)
+        if index is None:
+            continue
+        if name == "phase-start":
+            started.add(index)
+        elif e.get("reason") == "interrupted":
+            interrupted.add(index)
+    return started, interrupted
+
+
+def _phase_index(e: Mapping, phases: list[str], started: set[int]) -> int | None:
+    index = e.get("index")
+    if isinstance(index, int) and 0 <= index < len(phases):
+        return index
+    # No usable index: the first phase of that name not yet started (or the last started one).
+    candidates = [i for i, p in enumerate(phases) if p == e.get("phase")]
+    fresh = [i for i in candidates if i not in started]
+    if e.get("event") == "phase-start":
+        return fresh[0] if fresh else None
+    done = [i for i in candidates if i in started]
+    return done[-1] if done else None
+
+
+def _interrupted(events: list[dict]) -> bool:
+    run_end = next((e for e in reversed(events) if e.get("event") == "run-end"), None)
+    if run_end is None:  # the run never finished writing: killed, crashed, or still running
+        return True
+    if run_end.get("interrupted"):
+        return True
+    return any(e.get("event") == "phase-end" and e.get("reason") == "interrupted" for e in events)
+
+
+def _attribute(
+    conns: list[Connection], phases: list[str], started: set[int]
+) -> dict[int, list[Connection]]:
+    """Group connections by phase index, dropping any whose phase is not in the scenario."""
+    by_phase: dict[int, list[Connection]] = {}
+    for c in conns:
+        index = c.phase_index
+        if index is None or not (0 <= index < len(phases)) or phases[index] != c.phase:
+            named = [i for i, p in enumerate(phases) if p == c.phase]
+            ran = [i for i in named if i in started]
+            index = (ran or named or [None])[0]
+        if index is not None:
+            by_phase.setdefault(index, []).append(c)
+    return by_phase
+
+
+def _row_hosts(pattern: str, conns: list[Connection]) -> list[str]:
+    """A `*.` pattern expands to every host seen through it in any phase, else stays itself."""
+    if not pattern.startswith("*."):
+        return [pattern]
+    seen = sorted({c.host for c in conns if c.pattern == pattern and c.host})
+    return seen or [pattern]
+
+
+def _belongs(conn: Connection, pattern: str, host: str) -> bool:
+    if conn.pattern != pattern:
+        return False
+    return not pattern.startswith("*.") or conn.host == host
+
+
+def _time_span(events: list[dict]) -> tuple[float | None, float | None]:
+    stamps = [
+        float(e["ts"])
+        for e in events
+        if isinstance(e.get("ts"), int | float) and not isinstance(e.get("ts"), bool)
+    ]
+    return (min(stamps), max(stamps)) if stamps else (None, None)
+
+
+def _iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
+
+
+# --- rows -----------------------------------------------------------------------------------------
+
+
+def _expected(phase: str, entry: Mapping) -> str:
+    try:
+        exp = kinds.expected(phase, entry["pinned"], entry["expect"])
+    except KeyError:
+        raise InputError(f"the journal names an unknown certificate kind: {phase!r}") from None
+    if exp not in kinds.EXPECTATIONS:
+        raise InputError(
+            f"{entry['host']}: expect for {phase} must be accept or reject, not {exp!r}"
+        )
+    return exp
+
+
+def _row(
+    host: str,
+    phase: str,
+    entry: Mapping,
+    conns: list[Connection],
+    ca_trust_proven: bool,
+    phase_interrupted: bool,
+) -> dict:
+    classified = [(c, classify(c)) for c in conns]
+    counted = [(c, o) for c, o in classified if o.counted]
+    outcome = aggregate(o for _, o in counted)
+    expected = _expected(phase, entry)
+
+    requests = [r for c, _ in counted for r in c.requests]
+    credentials = _dedupe(cred for r in requests for cred in r.credentials)
+    first_request = next((r for c, o in counted if o.outcome == ACCEPTED for r in c.requests), None)
+    detail = next((o.detail for _, o in counted if o.outcome == outcome), None)
+
+    verdict = decide(
+        phase,
+        expected,
+        outcome,
+        ca_trust_proven,
+        host=host,
+        request={"method": first_request.method, "path": first_request.path}
+        if first_request
+        else None,
+        credentials=credentials,
+        alert=detail,
+    )
+    reason = verdict.reason
+    if outcome == NOT_SEEN and phase_interrupted:
+        reason = f"No connection to {host} before the run was interrupted during this phase."
+
+    return {
+        "host": host,
+        "phase": phase,
+        "expected": expected,
+        "outcome": outcome,
+        "verdict": verdict.verdict,
+        "reason": reason,
+        "connections": len(counted),
+        "evidence": {
+            "pattern": entry["host"],
+            "pinned": entry["pinned"],
+            "outcomes": _count_outcomes(o for _, o in counted),
+            "alerts": _dedupe(a for c, _ in counted for a in c.alerts),
+            "requests": [r.to_dict() for r in requests[:MAX_REQUESTS]],
+            "credentials": credentials,
+            "notes": _dedupe(n for c in conns for n in c.notes),
+            "resumed": sum(o.outcome == RESUMED for _, o in classified),
+            "stalled": sum(o.outcome == STALLED for _, o in classified),
+        },
+    }
+
+
+def _not_run_row(host: str, phase: str, entry: Mapping, interrupted: bool) -> dict:
+    why = " because the run was interrupted" if interrupted else ""
+    return {
+        "host": host,
+        "phase": phase,
+        "expected": _expected(phase, entry),
+        "outcome": NOT_SEEN,
+        "verdict": INCONCLUSIVE,
+        "reason": f"The {phase} phase did not run{why}.",
+        "connections": 0,
+        "evidence": {
+            "pattern": entry["host"],
+            "pinned": entry["pinned"],
+            "outcomes": {},
+            "alerts": [],
+            "requests": [],
+            "credentials": [],
+            "notes": [],
+            "resumed": 0,
+            "stalled": 0,
+        },
+    }
+
+
+def _count_outcomes(outcomes: Iterable[ConnOutcome]) -> dict[str, int]:
+    words = [o.outcome for o in outcomes]
+    return {w: words.count(w) for w in OUTCOMES if w in words}
+
+
+def _dedupe(items: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+# --- hints ----------------------------------------------------------------------------------------
+
+
+def _hints(results: list[dict], ran: list[bool], ca_trust_proven: bool) -> list[str]:
+    hints = []
+    ran_rows = [r for r, did_run in zip(results, ran, strict=True) if did_run]
+    for host in _dedupe(r["host"] for r in ran_rows):
+        if all(r["outcome"] == NOT_SEEN for r in ran_rows if r["host"] == host):
+            who = f"No host matching {host}" if host.startswith("*.") else host
+            hints.append(
+                f"{who} was never seen: the app may bypass the system proxy "
+                "(Flutter/Dart and some SDKs do); try `--mode wireguard`."
+            )
+    if not ca_trust_proven and any(
+        r["outcome"] == REJECTED_IN_HANDSHAKE
+        and (kinds.KINDS.get(r["phase"]) is None or kinds.KINDS[r["phase"]].needs_ca_trust)
+        for r in results
+    ):
+        hints.append(
+            "No connection completed a handshake under valid-ca, so the proxy CA is probably "
+            "not trusted where the app looks: since Android 7 apps trust only the system store "
+            "unless their network security config trusts user CAs, so install the CA as a "
+            "system CA, or add a control host that trusts user CAs."
+        )
+    resumed = sum(r["evidence"]["resumed"] for r in results)
+    if resumed:
+        conns = "1 connection" if resumed == 1 else f"{resumed} connections"
+        verb = "was" if resumed == 1 else "were"
+        hints.append(
+            f"{conns} resumed an earlier TLS session and {verb} not counted: a resumed session "
+            "shows the client no certificate, so it is evidence of nothing."
+        )
+    return hints

@@ -386,7 +386,8 @@ class PincheckAddon:
             name = alert_name(ret & 0xFF)
             if not tracked.handshake_done:
                 tracked.handshake_alert = tracked.handshake_alert or name
-            elif tracked.id in self._tracked:
+            elif tracked.id in self._tracked and tracked.closed_by is None:
+                # (a close_notify answering our own or the upstream's close is no refusal)
                 self._emit("alert", id=tracked.id, alert=name, after_handshake=True)
         except Exception:  # pragma: no cover - defensive
             logger.exception("mitm-pincheck: could not record a TLS alert")

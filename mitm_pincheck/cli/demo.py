@@ -85,7 +85,9 @@ def handle(args: argparse.Namespace) -> int:
         finally:
             backend.stop()
     writers.write_all(report, out)
-    print(table.render_table(report, color=sys.stdout.isatty()))
+    print(table.render_table(report, color=sys.stdout.isatty()), end="")
+    if hints := table.render_hints(report):
+        print("\n" + hints, end="")
     print()
     print(table.render_legend())
     problems = demo.check(report)

@@ -61,7 +61,9 @@ def handle(args: argparse.Namespace) -> int:
     if base is not None:
         report = baseline.apply_baseline(report, base)
     writers.write_all(report, out)
-    print(table.render_table(report, color=sys.stdout.isatty()))
+    print(table.render_table(report, color=sys.stdout.isatty()), end="")
+    if hints := table.render_hints(report):
+        print("\n" + hints, end="")
     if base is not None:
         regressions = report.get("regressions", [])
         for r in regressions:

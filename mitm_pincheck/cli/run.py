@@ -135,6 +135,8 @@ def handle(args: argparse.Namespace) -> int:
     )
     report = execute(config)
     writers.write_all(report, out)
-    print(table.render_table(report, color=sys.stdout.isatty()))
+    print(table.render_table(report, color=sys.stdout.isatty()), end="")
+    if hints := table.render_hints(report):
+        print("\n" + hints, end="")
     print(f"\nreports: {out}/report.json (journal: {out}/journal.jsonl)")
     return int(report["exit_code"])

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mitmproxy import options as mitm_options
+from mitmproxy.proxy import mode_specs
 from mitmproxy.tools.dump import DumpMaster
 
 from mitm_pincheck import __version__, results
@@ -48,6 +49,7 @@ class RunConfig:
     listen_port: int = 8080
     confdir: Path = field(default_factory=lambda: Path("~/.mitmproxy").expanduser())
     mode: str = "regular"
+    proxyauth: str | None = None  # "user:pass" for shared lab networks
     interactive: bool = False  # a person at a terminal: Enter ends a phase in manual mode
     status: Callable[[str], None] | None = None  # one line of progress for a person
     # Called (awaited) instead of the scenario's trigger, e.g. the demo's built-in clients.
@@ -210,12 +212,32 @@ def upstream_bundle(extra: Path, directory: Path) -> Path:
     return bundle
 
 
-def _loopback_url(host: str, port: int) -> str:
+def _loopback_url(host: str, port: int, scheme: str = "http", auth: str | None = None) -> str:
     if host in ("", "0.0.0.0", "::"):
         host = "127.0.0.1"
     if ":" in host:
         host = f"[{host}]"
-    return f"http://{host}:{port}"
+    userinfo = f"{auth}@" if auth else ""
+    return f"{scheme}://{userinfo}{host}:{port}"
+
+
+# The URL scheme a client uses to reach the proxy in each mode; modes without one (wireguard,
+# transparent, local, ...) have no proxy URL: the device's traffic is routed to them instead.
+_PROXY_SCHEMES = {"regular": "http", "socks5": "socks5h", "upstream": "http"}
+
+
+def describe_servers(master) -> list[str]:
+    """Lines a person needs to connect a device, e.g. the WireGuard client configuration."""
+    lines = []
+    for instance in master.addons.get("proxyserver").servers:
+        client_conf = getattr(instance, "client_conf", None)
+        if callable(client_conf) and (conf := client_conf()):
+            lines.append(
+                "WireGuard mode: load this client configuration on the device "
+                "(WireGuard app, 'Create from file or QR code'):"
+            )
+            lines.append(conf)
+    return lines
 
 
 async def run(config: RunConfig) -> dict:
@@ -246,6 +268,8 @@ async def run(config: RunConfig) -> dict:
 
     with tempfile.TemporaryDirectory(prefix="pincheck-") as tmp:
         deferred: dict = {"connection_strategy": "eager"}
+        if config.proxyauth:
+            deferred["proxyauth"] = config.proxyauth
         if scenario.upstream_trust is not None:
             deferred["ssl_verify_upstream_trusted_ca"] = str(
                 upstream_bundle(scenario.upstream_trust, Path(tmp))
@@ -255,6 +279,9 @@ async def run(config: RunConfig) -> dict:
         interrupted = False
         try:
             proxy_url = await _wait_listening(master, master_task, addon, config)
+            for line in describe_servers(master):
+                if config.status is not None:
+                    config.status(line)
             journal.emit(
                 "run-start",
                 tool={
@@ -263,7 +290,8 @@ async def run(config: RunConfig) -> dict:
                     "mitmproxy": mitmproxy_version(),
                 },
                 scenario=scenario.to_dict(),
-                listen=proxy_url.removeprefix("http://"),
+                listen=_listen_address(master),
+                mode=config.mode,
                 ca={"fingerprint_sha256": _ca_fingerprint(config.confdir)},
             )
             phases = Phases(addon, config, proxy_url, config.confdir / CA_CERT_NAME)
@@ -282,6 +310,14 @@ async def run(config: RunConfig) -> dict:
     for warning in warnings:
         logger.warning(warning)
     return results.build_report(events)
+
+
+def _listen_address(master) -> str:
+    addrs = master.addons.get("proxyserver").listen_addrs()
+    if not addrs:
+        return ""
+    host, port = addrs[0][0], addrs[0][1]
+    return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
 
 
 def _started(journal_path: Path) -> bool:
@@ -312,7 +348,9 @@ async def _wait_listening(master, master_task: asyncio.Future, addon, config: Ru
     host, port = addrs[0][0], addrs[0][1]
     if config.listen_host not in ("", "0.0.0.0", "::"):
         host = config.listen_host
-    return _loopback_url(host, port)
+    mode_name = mode_specs.ProxyMode.parse(config.mode).type_name
+    scheme = _PROXY_SCHEMES.get(mode_name)
+    return _loopback_url(host, port, scheme, config.proxyauth) if scheme else ""
 
 
 def _ca_fingerprint(confdir: Path) -> str | None:
@@ -354,7 +392,8 @@ async def drive_standalone(addon: PincheckAddon) -> None:
         "run-start",
         tool={"name": "mitm-pincheck", "version": __version__, "mitmproxy": mitmproxy_version()},
         scenario=scenario.to_dict(),
-        listen=proxy_url.removeprefix("http://"),
+        listen=_listen_address(ctx.master),
+        mode=",".join(ctx.options.mode),
         ca={"fingerprint_sha256": _ca_fingerprint(confdir)},
     )
     interrupted = False

@@ -75,7 +75,12 @@ def run_scenario(tmp_path, backend, confdir) -> Callable[..., dict]:
     from mitm_pincheck import scenario as scenario_mod
     from mitm_pincheck.runner import RunConfig, run
 
-    def go(client: Callable[[str, dict], None] | None = None, **fields) -> dict:
+    def go(
+        client: Callable[[str, dict], None] | None = None,
+        mode: str = "regular",
+        proxyauth: str | None = None,
+        **fields,
+    ) -> dict:
         path = write_scenario(tmp_path, backend, **fields)
         scenario = scenario_mod.load(path)
 
@@ -89,6 +94,8 @@ def run_scenario(tmp_path, backend, confdir) -> Callable[..., dict]:
             listen_port=0,
             confdir=confdir,
             trigger_fn=trigger if client is not None else None,
+            mode=mode,
+            proxyauth=proxyauth,
         )
         report = asyncio.run(run(config))
         json.dumps(report)  # must be JSON-able as is

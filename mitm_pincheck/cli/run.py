@@ -56,6 +56,12 @@ def add_proxy_arguments(p: argparse.ArgumentParser) -> None:
         help="mitmproxy mode passed through as is: regular (default), socks5, wireguard, "
         "transparent, local, ...",
     )
+    p.add_argument(
+        "--proxyauth",
+        metavar="USER:PASS",
+        help="require these proxy credentials from clients (for shared lab networks); the "
+        "trigger's PINCHECK_PROXY carries them",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines, just the table")
 
 
@@ -64,6 +70,22 @@ def parse_listen(value: str) -> tuple[str, int]:
     if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise InputError(f"--listen {value!r}: expected HOST:PORT, e.g. 127.0.0.1:8080")
     return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def check_mode(value: str) -> str:
+    from mitmproxy.proxy import mode_specs
+
+    try:
+        mode_specs.ProxyMode.parse(value)
+    except ValueError as e:
+        raise InputError(f"--mode {value!r}: {e}") from None
+    return value
+
+
+def check_proxyauth(value: str | None) -> str | None:
+    if value is not None and (":" not in value or value.startswith(":")):
+        raise InputError("--proxyauth: expected USER:PASS")
+    return value
 
 
 def prepare_out_dir(value: str) -> Path:
@@ -122,6 +144,8 @@ def handle(args: argparse.Namespace) -> int:
 
     scenario = scenario_mod.load(args.scenario)
     listen_host, listen_port = parse_listen(args.listen)
+    mode = check_mode(args.mode)
+    proxyauth = check_proxyauth(args.proxyauth)
     out = prepare_out_dir(args.out)
     config = RunConfig(
         scenario=scenario,
@@ -129,7 +153,8 @@ def handle(args: argparse.Namespace) -> int:
         listen_host=listen_host,
         listen_port=listen_port,
         confdir=Path(args.confdir).expanduser(),
-        mode=args.mode,
+        mode=mode,
+        proxyauth=proxyauth,
         interactive=sys.stdin.isatty() and not scenario.trigger,
         status=status_printer(args.quiet),
     )

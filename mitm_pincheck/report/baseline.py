@@ -1,0 +1,109 @@
+"""Compare a report with an earlier one: what this build broke, fixed, or can no longer tell.
+
+Pure: takes report dicts, returns data. `apply_baseline` adds the comparison to a copy of the
+report at top level, and every writer shows it before anything else.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+
+from mitm_pincheck.errors import InputError
+
+# (key in the report, heading every format uses), in the order formats show them.
+CHANGE_KEYS: tuple[tuple[str, str], ...] = (
+    ("regressions", "Regressions (pass → fail)"),
+    ("newly_inconclusive", "Newly inconclusive"),
+    ("fixes", "Fixes (fail → pass)"),
+    ("hosts_added", "Hosts added"),
+    ("hosts_gone", "Hosts gone"),
+)
+_ROW_CHANGES = ("regressions", "newly_inconclusive", "fixes")
+_HOST_CHANGES = ("hosts_added", "hosts_gone")
+
+
+def compare(report: Mapping, baseline: Mapping) -> dict:
+    """Per (host, phase) present in both: pass → fail is a regression, fail → pass a fix,
+    anything → inconclusive is newly inconclusive. Hosts are added or gone by name.
+
+    Each row change is `{host, phase, before, after}` (verdicts), in this report's order.
+    """
+    current = _verdicts(report, "report")
+    before = _verdicts(baseline, "baseline")
+    changes: dict[str, list] = {key: [] for key, _ in CHANGE_KEYS}
+    for (host, phase), after in current.items():
+        if (host, phase) not in before:
+            continue
+        was = before[(host, phase)]
+        change = {"host": host, "phase": phase, "before": was, "after": after}
+        if was == "pass" and after == "fail":
+            changes["regressions"].append(change)
+        elif was == "fail" and after == "pass":
+            changes["fixes"].append(change)
+        elif after == "inconclusive" and was != "inconclusive":
+            changes["newly_inconclusive"].append(change)
+    current_hosts = _hosts(current)
+    before_hosts = _hosts(before)
+    changes["hosts_added"] = [h for h in current_hosts if h not in before_hosts]
+    changes["hosts_gone"] = [h for h in before_hosts if h not in current_hosts]
+    return changes
+
+
+def apply_baseline(report: Mapping, baseline: Mapping) -> dict:
+    """A copy of `report` with the comparison's keys, placed before `results` in report.json,
+    and `baseline` naming the run it was compared with."""
+    changes = compare(report, baseline)
+    about = {
+        "started": baseline.get("started"),
+        "scenario": (baseline.get("scenario") or {}).get("name"),
+        "tool_version": (baseline.get("tool") or {}).get("version"),
+        "summary": copy.deepcopy(baseline.get("summary")),
+    }
+    added = {"baseline": about, **changes}
+    out: dict = {}
+    for key, value in report.items():
+        if key in added:
+            continue  # a report that was compared before: the new comparison wins
+        if key == "results":
+            out.update(added)
+        out[key] = copy.deepcopy(value)
+    for key, value in added.items():
+        out.setdefault(key, value)
+    return out
+
+
+def changes_of(report: Mapping) -> dict | None:
+    """The comparison carried by a report, or None when it was not compared with a baseline."""
+    if not any(key in report for key, _ in CHANGE_KEYS):
+        return None
+    return {key: list(report.get(key) or []) for key, _ in CHANGE_KEYS}
+
+
+def has_changes(changes: Mapping | None) -> bool:
+    return bool(changes) and any(changes.get(key) for key, _ in CHANGE_KEYS)
+
+
+def change_index(report: Mapping) -> dict[tuple[str, str], tuple[str, dict]]:
+    """(host, phase) -> (change key, change) for row changes, so a cell can say "was pass"."""
+    index: dict[tuple[str, str], tuple[str, dict]] = {}
+    for key in _ROW_CHANGES:
+        for change in report.get(key) or []:
+            index[(change.get("host"), change.get("phase"))] = (key, change)
+    return index
+
+
+def _verdicts(report: Mapping, what: str) -> dict[tuple[str, str], str]:
+    results = report.get("results") if isinstance(report, Mapping) else None
+    if not isinstance(results, list):
+        raise InputError(f"{what}: not a mitm-pincheck report.json (no `results` list)")
+    verdicts: dict[tuple[str, str], str] = {}
+    for i, row in enumerate(results):
+        if not isinstance(row, Mapping) or not all(k in row for k in ("host", "phase", "verdict")):
+            raise InputError(f"{what}: results[{i}] lacks host, phase or verdict")
+        verdicts[(str(row["host"]), str(row["phase"]))] = str(row["verdict"])
+    return verdicts
+
+
+def _hosts(verdicts: Mapping[tuple[str, str], str]) -> list[str]:
+    return list(dict.fromkeys(host for host, _ in verdicts))

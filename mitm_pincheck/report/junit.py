@@ -1,0 +1,149 @@
+"""junit.xml: a testcase per host and phase, so CI shows pinning like any other test.
+
+One testsuite per phase (`valid-ca`, ...), testcase classname `pincheck.<phase>`, name
+`<host>: expected <expected>`. The name leaves the outcome out on purpose: Jenkins, GitLab and
+GitHub track a test's history by classname + name, so the name must stay the same when the
+verdict flips, or "this build stopped pinning api.example.com" shows up as a new test instead
+of a failing one. The outcome goes in the failure/skipped message and in the `type`.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping
+
+from mitm_pincheck.report import baseline, standards
+
+_CHANGE_PREFIX = {
+    "regressions": "Regression since baseline (was {before})",
+    "newly_inconclusive": "Newly inconclusive since baseline (was {before})",
+    "fixes": "Fixed since baseline (was {before})",
+}
+
+
+def render_junit(report: Mapping) -> str:
+    scenario = report.get("scenario") or {}
+    summary = report.get("summary") or {}
+    changes = baseline.change_index(report)
+    platform = standards.platform_of(report)
+
+    root = ET.Element(
+        "testsuites",
+        name=_clean(f"mitm-pincheck: {scenario.get('name') or 'scenario'}"),
+        tests=str(summary.get("total", len(report.get("results") or []))),
+        failures=str(summary.get("fail", 0)),
+        skipped=str(summary.get("inconclusive", 0)),
+        errors="0",
+        time=_seconds(report.get("duration")),
+    )
+    if report.get("started"):
+        root.set("timestamp", str(report["started"]))
+
+    for phase, rows in _by_phase(report.get("results") or []).items():
+        suite = ET.SubElement(
+            root,
+            "testsuite",
+            name=_clean(phase),
+            tests=str(len(rows)),
+            failures=str(sum(r.get("verdict") == "fail" for r in rows)),
+            skipped=str(sum(r.get("verdict") == "inconclusive" for r in rows)),
+            errors="0",
+            time="0",
+        )
+        if report.get("started"):
+            suite.set("timestamp", str(report["started"]))
+        _properties(suite, report)
+        # Rows that changed since the baseline first, then the report's order.
+        rows = sorted(rows, key=lambda r: (r.get("host"), phase) not in changes)
+        for row in rows:
+            _testcase(suite, row, changes.get((row.get("host"), phase)), platform)
+
+    ET.indent(root, space="  ")
+    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def _testcase(suite: ET.Element, row: Mapping, change, platform: str | None) -> None:
+    phase = str(row.get("phase"))
+    case = ET.SubElement(
+        suite,
+        "testcase",
+        classname=_clean(f"pincheck.{phase}"),
+        name=_clean(f"{row.get('host')}: expected {row.get('expected')}"),
+        time="0",
+    )
+    reason = _clean(row.get("reason") or "")
+    if change is not None:
+        key, before = change[0], change[1].get("before")
+        reason = _clean(f"{_CHANGE_PREFIX[key].format(before=before)}: {reason}")
+    outcome = str(row.get("outcome"))
+    verdict = row.get("verdict")
+    if verdict == "fail":
+        failure = ET.SubElement(case, "failure", message=reason, type=_clean(outcome))
+        lines = [f"got {outcome}, expected {row.get('expected')}"]
+        lines += standards.evidence_lines(row)
+        found = standards.standards_for(row, platform)
+        if found:
+            lines.append("maps to: " + "; ".join(f"{s.label} ({s.title})" for s in found))
+        failure.text = _clean("\n".join(lines))
+    elif verdict == "inconclusive":
+        skipped = ET.SubElement(case, "skipped", message=reason)
+        skipped.text = _clean(f"got {outcome}, expected {row.get('expected')}")
+    elif change is not None:
+        # A fix: passing tests carry no message element, so say it where viewers show output.
+        ET.SubElement(case, "system-out").text = reason
+
+
+def _properties(suite: ET.Element, report: Mapping) -> None:
+    tool = report.get("tool") or {}
+    scenario = report.get("scenario") or {}
+    props = ET.SubElement(suite, "properties")
+    values = [
+        ("tool", f"{tool.get('name', 'mitm-pincheck')} {tool.get('version', '')}".strip()),
+        ("mitmproxy", tool.get("mitmproxy")),
+        ("scenario", scenario.get("name")),
+        ("app", scenario.get("app")),
+        ("ca_trust_proven", report.get("ca_trust_proven")),
+        ("interrupted", report.get("interrupted")),
+    ]
+    changes = baseline.changes_of(report)
+    if changes is not None:
+        for key, _ in baseline.CHANGE_KEYS:
+            items = changes[key]
+            text = ", ".join(
+                f"{c.get('host')} {c.get('phase')}" if isinstance(c, Mapping) else str(c)
+                for c in items
+            )
+            values.append((f"baseline.{key}", f"{len(items)}: {text}" if items else "0"))
+    for name, value in values:
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        ET.SubElement(props, "property", name=name, value=_clean(str(value)))
+
+
+def _by_phase(results: list) -> dict[str, list]:
+    phases: dict[str, list] = {}
+    for row in results:
+        phases.setdefault(str(row.get("phase")), []).append(row)
+    return phases
+
+
+def _seconds(value) -> str:
+    try:
+        return f"{float(value):.3f}"
+    except (TypeError, ValueError):
+        return "0"
+
+
+def _clean(text: str) -> str:
+    """XML 1.0 can't carry most control characters even escaped; a hostile SNI could hold them."""
+    return "".join(
+        ch
+        if ch in "\t\n\r"
+        or (0x20 <= ord(ch) < 0xD800)
+        or (0xE000 <= ord(ch) <= 0xFFFD)
+        or 0x10000 <= ord(ch) <= 0x10FFFF
+        else "\ufffd"
+        for ch in text
+    )

@@ -1,0 +1,191 @@
+"""report/live.py: the live view on a terminal, and plain event lines everywhere else."""
+
+from __future__ import annotations
+
+import io
+import re
+
+from report_samples import PHASES, sample_report
+
+from mitm_pincheck.report.live import MIN_REDRAW_INTERVAL, LiveView
+
+HOSTS = ["api.example.com", "auth.example.com", "*.cdn.example.com", "metrics.thirdparty.net"]
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+REDRAW = "\x1b[J"
+
+
+class Clock:
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self):
+        return self.now
+
+
+def rows_of(phase):
+    return [r for r in sample_report()["results"] if r["phase"] == phase]
+
+
+def view(interactive, clock=None, **kw):
+    out = io.StringIO()
+    kw.setdefault("width", 120)
+    kw.setdefault("height", 30)
+    live = LiveView(out, interactive, kw.pop("hosts", HOSTS), PHASES, clock=clock or Clock(), **kw)
+    return live, out
+
+
+def test_plain_mode_prints_one_line_per_event_and_nothing_on_ticks():
+    live, out = view(False)
+    live.phase_started("valid-ca", 0, 60)
+    live.tick(59)
+    live.connection("api.example.com", None)
+    live.connection("api.example.com", "accepted", new=False)
+    live.connection("api.example.com", "accepted")
+    live.connection("img.cdn.example.com", "accepted")
+    live.tick(30)
+    live.phase_ended("valid-ca", rows_of("valid-ca"))
+    live.phase_started("self-signed", 1, None)
+    live.connection("api.example.com", "rejected-in-handshake")
+    live.close()
+    lines = out.getvalue().splitlines()
+    assert lines == [
+        "[pincheck] phase 1/3 valid-ca: started (timeout 1:00)",
+        "[pincheck] valid-ca: first connection to api.example.com",
+        "[pincheck] valid-ca: first connection to img.cdn.example.com (accepted)",
+        "[pincheck] phase 1/3 valid-ca: ended: 2 pass, 2 fail, 1 inconclusive",
+        "[pincheck]   FAIL    api.example.com: expected reject, got accepted. Accepted a "
+        "certificate from the proxy CA and sent 2 requests: not pinned.",
+        "[pincheck]   PASS    auth.example.com: expected reject, got rejected-after-handshake. "
+        "Closed the connection after the handshake, before sending data: pinned.",
+        "[pincheck]   PASS    img.cdn.example.com: expected accept, got accepted. Accepted a "
+        "certificate from the trusted proxy CA, as an unpinned host should.",
+        "[pincheck]   INCONCL static.cdn.example.com: expected accept, got not-seen. No "
+        "connection to this host in this phase.",
+        "[pincheck]   FAIL    metrics.thirdparty.net: expected accept, got "
+        "rejected-in-handshake. Rejected a certificate from the trusted proxy CA: is this host "
+        "pinned after all?",
+        "[pincheck] phase 2/3 self-signed: started (no timeout)",
+        "[pincheck] self-signed: first connection to api.example.com (rejected-in-handshake)",
+    ]
+    assert "\x1b" not in out.getvalue()
+
+
+def test_plain_mode_never_writes_escape_sequences_even_from_host_names():
+    live, out = view(False)
+    live.phase_started("valid-ca", 0, 5)
+    live.connection("evil\x1b]0;pwned\x07.test", "accepted\x1b[2J")
+    assert "\x1b" not in out.getvalue() and "\x07" not in out.getvalue()
+    assert "evil?]0;pwned?.test" in out.getvalue()
+
+
+def test_terminal_mode_redraws_the_block_in_place():
+    clock = Clock()
+    live, out = view(True, clock, color=False)
+    live.phase_started("valid-ca", 0, 60)
+    first = out.getvalue()
+    assert REDRAW not in first, "nothing to erase the first time"
+    block_lines = first.count("\n")
+    clock.now += 1
+    live.tick(59)
+    second = out.getvalue()[len(first) :]
+    assert second.startswith(f"\x1b[{block_lines}F{REDRAW}")
+    assert "phase 1/3 valid-ca  0:59 left" in second
+
+
+def test_terminal_mode_redraws_at_most_four_times_a_second():
+    clock = Clock()
+    live, out = view(True, clock)
+    live.phase_started("valid-ca", 0, 60)
+    start = out.getvalue().count(REDRAW)
+    for i in range(200):  # a chatty app: 200 connections in one second
+        clock.now += 1 / 200
+        live.connection(f"h{i % 7}.example.com", "accepted")
+    draws = out.getvalue().count(REDRAW) - start
+    assert draws <= 1 / MIN_REDRAW_INTERVAL
+    assert MIN_REDRAW_INTERVAL == 0.25
+    clock.now += 1
+    live.tick(58)  # the tick draws what the throttle held back
+    assert "h6.example.com" in out.getvalue().rsplit(REDRAW, 1)[1]
+
+
+def test_terminal_mode_fills_in_verdicts_and_keeps_a_line_per_finished_phase():
+    clock = Clock()
+    live, out = view(True, clock, color=False)
+    live.phase_started("valid-ca", 0, 60)
+    live.connection("img.cdn.example.com", "accepted")
+    live.phase_ended("valid-ca", rows_of("valid-ca"))
+    live.phase_started("self-signed", 1, 60)
+    live.close()
+    text = out.getvalue()
+    # What stays on screen after close(): the per-phase line, the block erased after it.
+    assert text.endswith(REDRAW)
+    kept = ANSI.sub("", text.rsplit("\x1b[", 2)[0])
+    assert (
+        "phase 1/3 valid-ca: 2 pass, 2 fail, 1 inconclusive "
+        "(fail: api.example.com, metrics.thirdparty.net)\n" in kept
+    )
+    last_block = ANSI.sub("", text.rsplit(REDRAW, 2)[1])
+    grid = {line.split()[0]: line.split()[3:] for line in last_block.splitlines()[2:]}
+    assert grid["api.example.com"][:2] == ["FAIL", "…"]
+    assert grid["auth.example.com"][:2] == ["PASS", "…"]
+    assert grid["static.cdn.example.com"][:2] == ["INCONCL", "…"]
+    # Hosts seen through *.cdn.example.com stand in for it, right where it was.
+    order = [line.split()[0] for line in last_block.splitlines()[2:]]
+    assert order == [
+        "api.example.com",
+        "auth.example.com",
+        "img.cdn.example.com",
+        "static.cdn.example.com",
+        "metrics.thirdparty.net",
+    ]
+
+
+def test_terminal_mode_keeps_the_block_inside_the_screen():
+    hosts = [f"svc{i:02d}.backend.example.com" for i in range(50)]
+    clock = Clock()
+    live, out = view(True, clock, hosts=hosts, width=60, height=20)
+    live.phase_started("valid-ca", 0, 60)
+    clock.now += 1
+    live.connection("svc42.backend.example.com", "accepted")
+    block = out.getvalue().rsplit(REDRAW, 1)[1]
+    lines = block.splitlines()
+    assert len(lines) <= 20
+    assert all(len(ANSI.sub("", line)) < 60 for line in lines)
+    plain = ANSI.sub("", block)
+    assert "svc42.backend.example.com" in plain, "the busy host is shown"
+    assert re.search(r"… and \d+ more hosts", plain)
+
+
+def test_terminal_mode_colours_verdicts_unless_told_not_to():
+    live, out = view(True, color=True)
+    live.phase_started("valid-ca", 0, 60)
+    live.phase_ended("valid-ca", rows_of("valid-ca"))
+    assert "\x1b[1;31mFAIL" in out.getvalue()
+    live, out = view(True, color=False)
+    live.phase_started("valid-ca", 0, 60)
+    live.phase_ended("valid-ca", rows_of("valid-ca"))
+    assert not re.search(r"\x1b\[[0-9;]*m", out.getvalue())
+
+
+def test_close_is_idempotent_and_later_events_do_not_draw():
+    live, out = view(True)
+    live.phase_started("valid-ca", 0, 60)
+    live.close()
+    after = out.getvalue()
+    live.close()
+    live.tick(3)
+    assert out.getvalue() == after
+
+
+def test_only_a_real_terminal_is_interactive(monkeypatch):
+    from mitm_pincheck.report.live import is_interactive
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    assert not is_interactive(io.StringIO())
+    monkeypatch.setenv("TERM", "xterm-256color")
+    assert is_interactive(Tty())
+    monkeypatch.setenv("TERM", "dumb")
+    assert not is_interactive(Tty())

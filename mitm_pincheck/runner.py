@@ -54,7 +54,7 @@ class RunConfig:
     status: Callable[[str], None] | None = None  # one line of progress for a person
     # Called (awaited) instead of the scenario's trigger, e.g. the demo's built-in clients.
     trigger_fn: Callable[[str, dict[str, str]], object] | None = None
-    on_event: Callable[[dict], None] | None = None  # live view: every journal event
+    progress: object | None = None  # progress.Progress: the live view, fed journal events
 
 
 class Phases:
@@ -78,7 +78,8 @@ class Phases:
     async def run_all(self) -> None:
         phases = self.scenario.phases
         for index, kind in enumerate(phases):
-            self._status(f"phase {index + 1}/{len(phases)}: {kind}")
+            if self.config.progress is None:
+                self._status(f"phase {index + 1}/{len(phases)}: {kind}")
             self.addon.start_phase(index, kind)
             reason = "interrupted"
             try:
@@ -115,8 +116,11 @@ class Phases:
         settle, deadline = self.scenario.settle, loop.time() + self.scenario.timeout
         phase = self.addon.phase
         assert phase is not None
+        progress = self.config.progress
         while True:
             now = loop.time()
+            if progress is not None:
+                progress.tick(deadline - now)
             if now >= deadline:
                 return "timeout"
             if enter is not None and enter.done():
@@ -128,6 +132,8 @@ class Phases:
                 if quiet_since >= settle:
                     return "settle"
                 wake = min(wake, now + settle - quiet_since)
+            if progress is not None:
+                wake = min(wake, now + 1.0)  # the live view's clock
             self.addon.activity.clear()
             waits = [asyncio.ensure_future(self.addon.activity.wait())]
             if trigger is not None and not trigger.done():
@@ -248,8 +254,8 @@ async def run(config: RunConfig) -> dict:
     journal_path = out_dir / JOURNAL_NAME
     journal_path.unlink(missing_ok=True)
     journal = Journal(journal_path)
-    if config.on_event is not None:
-        journal.listeners.append(config.on_event)
+    if config.progress is not None:
+        journal.listeners.append(config.progress.on_event)
     config.confdir.mkdir(parents=True, exist_ok=True, mode=0o700)
 
     opts = mitm_options.Options(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import shutil
 import sys
 from pathlib import Path
 
@@ -85,8 +86,9 @@ def handle(args: argparse.Namespace) -> int:
         finally:
             backend.stop()
     writers.write_all(report, out)
-    print(table.render_table(report, color=sys.stdout.isatty()), end="")
-    if hints := table.render_hints(report):
+    width = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
+    print(table.render_table(report, color=sys.stdout.isatty(), width=width), end="")
+    if hints := table.render_hints(report, width=width):
         print("\n" + hints, end="")
     print()
     print(table.render_legend())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -61,8 +62,9 @@ def handle(args: argparse.Namespace) -> int:
     if base is not None:
         report = baseline.apply_baseline(report, base)
     writers.write_all(report, out)
-    print(table.render_table(report, color=sys.stdout.isatty()), end="")
-    if hints := table.render_hints(report):
+    width = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
+    print(table.render_table(report, color=sys.stdout.isatty(), width=width), end="")
+    if hints := table.render_hints(report, width=width):
         print("\n" + hints, end="")
     if base is not None:
         regressions = report.get("regressions", [])

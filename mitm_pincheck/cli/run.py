@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 import sys
 from pathlib import Path
@@ -127,6 +128,21 @@ def _interrupt(task: asyncio.Task, config) -> None:
     task.cancel()
 
 
+def live_progress(scenario):
+    """The live view on stderr (stdout keeps the final table): redrawn on a terminal, plain
+    lines in a CI log."""
+    from mitm_pincheck.progress import Progress
+    from mitm_pincheck.report.live import LiveView, is_interactive
+
+    view = LiveView(
+        sys.stderr,
+        is_interactive(sys.stderr),
+        [h.host for h in scenario.hosts],
+        list(scenario.phases),
+    )
+    return Progress(view, scenario.timeout)
+
+
 def status_printer(quiet: bool):
     if quiet:
         return None
@@ -156,12 +172,19 @@ def handle(args: argparse.Namespace) -> int:
         mode=mode,
         proxyauth=proxyauth,
         interactive=sys.stdin.isatty() and not scenario.trigger,
-        status=status_printer(args.quiet),
+        progress=None if args.quiet else live_progress(scenario),
     )
-    report = execute(config)
+    if config.progress is not None:
+        config.status = config.progress.note
+    try:
+        report = execute(config)
+    finally:
+        if config.progress is not None:
+            config.progress.close()
     writers.write_all(report, out)
-    print(table.render_table(report, color=sys.stdout.isatty()), end="")
-    if hints := table.render_hints(report):
+    width = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
+    print(table.render_table(report, color=sys.stdout.isatty(), width=width), end="")
+    if hints := table.render_hints(report, width=width):
         print("\n" + hints, end="")
     print(f"\nreports: {out}/report.json (journal: {out}/journal.jsonl)")
     return int(report["exit_code"])

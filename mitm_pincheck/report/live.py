@@ -126,6 +126,15 @@ class LiveView:
                     f"got {row.get('outcome')}. {_safe(row.get('reason') or '')}".rstrip()
                 )
 
+    def note(self, text: str) -> None:
+        """A line of its own above the live block (trigger status, instructions)."""
+        if self._interactive:
+            self._erase()
+            self._write(_safe(text) + "\n")
+            self._redraw(force=True)
+        else:
+            self._line(text)
+
     def close(self) -> None:
         """Remove the live block (the final table follows it); the phase lines stay."""
         if self._closed:

@@ -31,6 +31,7 @@ def register(subparsers) -> None:
         "--out", required=True, metavar="DIR", help="output directory for journal and reports"
     )
     add_proxy_arguments(p)
+    add_android_arguments(p)
     p.set_defaults(handler=handle)
 
 
@@ -64,6 +65,21 @@ def add_proxy_arguments(p: argparse.ArgumentParser) -> None:
         "trigger's PINCHECK_PROXY carries them",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines, just the table")
+
+
+def add_android_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--android",
+        action="store_true",
+        help="set the Android device's proxy (through adb) before the first phase and clear it "
+        "after the last, also on Ctrl-C or error; needs a fixed --listen port",
+    )
+    p.add_argument(
+        "--serial",
+        metavar="S",
+        help="with --android: the adb serial of the device (default: the only one, or "
+        "$ANDROID_SERIAL)",
+    )
 
 
 def parse_listen(value: str) -> tuple[str, int]:
@@ -153,6 +169,36 @@ def status_printer(quiet: bool):
     return status
 
 
+@contextlib.contextmanager
+def android_proxy(args, listen_host: str, listen_port: int, status):
+    """With --android: the device's proxy points at us for the duration of the run."""
+    if not getattr(args, "android", False):
+        yield
+        return
+    from mitm_pincheck import android
+
+    device = android.proxy_on(args.serial, listen_port)
+    say = status or (lambda line: print(line, file=sys.stderr))
+    say(f"android: {device.serial} now uses the proxy {device.proxy}")
+    if not device.emulator and listen_host.startswith("127."):
+        say(
+            f"android: warning: {device.serial} is a real device but the proxy listens on "
+            f"{listen_host} only; use --listen 0.0.0.0:{listen_port}"
+        )
+    try:
+        yield
+    finally:
+        try:
+            android.proxy_off(args.serial, listen_port)
+            say(f"android: proxy cleared on {device.serial}")
+        except InputError as e:
+            print(
+                f"mitm-pincheck: warning: could not clear the device's proxy ({e}); "
+                "run `mitm-pincheck android proxy off`",
+                file=sys.stderr,
+            )
+
+
 def handle(args: argparse.Namespace) -> int:
     from mitm_pincheck import scenario as scenario_mod
     from mitm_pincheck.report import table, writers
@@ -162,6 +208,12 @@ def handle(args: argparse.Namespace) -> int:
     listen_host, listen_port = parse_listen(args.listen)
     mode = check_mode(args.mode)
     proxyauth = check_proxyauth(args.proxyauth)
+    if args.android:
+        from mitm_pincheck import android
+
+        if listen_port == 0:
+            raise InputError("--android needs a fixed --listen port, e.g. --listen 0.0.0.0:8080")
+        android.connect(args.serial)  # no adb or no device: say so before anything starts
     out = prepare_out_dir(args.out)
     config = RunConfig(
         scenario=scenario,
@@ -176,11 +228,12 @@ def handle(args: argparse.Namespace) -> int:
     )
     if config.progress is not None:
         config.status = config.progress.note
-    try:
-        report = execute(config)
-    finally:
-        if config.progress is not None:
-            config.progress.close()
+    with android_proxy(args, listen_host, listen_port, config.status):
+        try:
+            report = execute(config)
+        finally:
+            if config.progress is not None:
+                config.progress.close()
     writers.write_all(report, out)
     width = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
     print(table.render_table(report, color=sys.stdout.isatty(), width=width), end="")

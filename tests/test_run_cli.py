@@ -244,9 +244,12 @@ def test_a_new_phase_closes_live_connections_so_the_app_must_reconnect(run_scena
     assert r[("open.test", "self-signed")]["outcome"] == "not-seen"
 
 
-def test_mitmdump_script_addon_runs_the_scenario(tmp_path, backend, confdir, device_trust):
+@pytest.mark.parametrize("tool", ["mitmdump", "mitmweb"])
+def test_script_addon_runs_the_scenario_in_mitmdump_and_mitmweb(
+    tool, tmp_path, backend, confdir, device_trust
+):
     need("curl")
-    mitmdump = Path(PY).parent / "mitmdump"
+    extra = ["--no-web-open-browser", "--web-port", "0"] if tool == "mitmweb" else ["-q"]
     scenario = write_scenario(
         tmp_path,
         backend,
@@ -256,7 +259,7 @@ def test_mitmdump_script_addon_runs_the_scenario(tmp_path, backend, confdir, dev
     )
     out = tmp_path / "out"
     p = subprocess.run(
-        [str(mitmdump), "-q", "-s", str(REPO / "addons" / "pincheck.py")]
+        [str(Path(PY).parent / tool), *extra, "-s", str(REPO / "addons" / "pincheck.py")]
         + ["--set", f"pincheck_scenario={scenario}", "--set", f"pincheck_out={out}"]
         + ["--set", f"confdir={confdir}", "--listen-host", "127.0.0.1", "--listen-port", "0"],
         capture_output=True,

@@ -109,7 +109,7 @@ def scenario_yaml(config: audit.PinConfig) -> tuple[str, list[tuple[str, str]]]:
 
 def _unusable(pattern: str) -> str | None:
     """Why the scenario would refuse `pattern`, or None."""
-    from mitm_pincheck.scenario import HostNameError, check_host
+    from mitm_pincheck.hostnames import HostNameError, check_host
 
     try:
         check_host(pattern)

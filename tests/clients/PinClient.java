@@ -1,0 +1,158 @@
+// An Android-style HTTPS client on OkHttp 3.13 (Debian's libokhttp-java), for the conformance
+// matrix. One process runs every variant at once, each in its own thread with its own
+// OkHttpClient, so a phase costs one JVM start:
+//
+//   java -cp okhttp.jar:okio.jar:DIR PinClient PROXY_HOST PROXY_PORT TRUST.pem LEAF_PIN
+//       INTERMEDIATE_PIN MODE=HOST...
+//
+// MODE is one of
+//   leaf-pin          device trust store + CertificatePinner on the leaf's key
+//   intermediate-pin  device trust store + CertificatePinner on the intermediate's key
+//   unpinned          device trust store only
+//   trust-all         a TrustManager that accepts every chain and a HostnameVerifier that
+//                     accepts every name: the debug-build bug the negative kinds catch
+// Pins are base64(sha256(SubjectPublicKeyInfo)), OkHttp's "sha256/..." without the prefix.
+// Prints one line per variant: "MODE HOST: HTTP 200" or "MODE HOST: ExceptionClass: message".
+
+import java.io.FileInputStream;
+import java.io.InputStream;
+import java.net.InetSocketAddress;
+import java.net.Proxy;
+import java.security.KeyStore;
+import java.security.SecureRandom;
+import java.security.cert.Certificate;
+import java.security.cert.CertificateFactory;
+import java.security.cert.X509Certificate;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import javax.net.ssl.SSLContext;
+import javax.net.ssl.TrustManager;
+import javax.net.ssl.TrustManagerFactory;
+import javax.net.ssl.X509TrustManager;
+import okhttp3.CertificatePinner;
+import okhttp3.OkHttpClient;
+import okhttp3.Request;
+import okhttp3.Response;
+
+public final class PinClient {
+    public static void main(String[] args) throws Exception {
+        Proxy proxy = new Proxy(
+                Proxy.Type.HTTP, new InetSocketAddress(args[0], Integer.parseInt(args[1])));
+        X509TrustManager device = deviceTrust(args[2]);
+        String leafPin = args[3];
+        String intermediatePin = args[4];
+        ExecutorService threads = Executors.newCachedThreadPool();
+        List<Future<String>> results = new ArrayList<>();
+        for (int i = 5; i < args.length; i++) {
+            String[] spec = args[i].split("=", 2);
+            String mode = spec[0];
+            String host = spec[1];
+            results.add(threads.submit(() -> {
+                String result;
+                try {
+                    result = fetch(client(mode, host, proxy, device, leafPin, intermediatePin), host);
+                } catch (Exception e) {
+                    result = "cannot run: " + e;
+                }
+                return mode + " " + host + ": " + result;
+            }));
+        }
+        try {
+            for (Future<String> result : results) {
+                System.out.println(result.get());
+            }
+        } finally {
+            System.out.flush();
+            // Pooled connections are left open for the exit to drop: closing one makes the JDK
+            // wait, up to the read timeout, for a close_notify that mitmproxy does not send.
+            System.exit(0);
+        }
+    }
+
+    static OkHttpClient client(String mode, String host, Proxy proxy, X509TrustManager device,
+            String leafPin, String intermediatePin) throws Exception {
+        OkHttpClient.Builder builder = new OkHttpClient.Builder()
+                .proxy(proxy)
+                .connectTimeout(5, TimeUnit.SECONDS)
+                .readTimeout(2, TimeUnit.SECONDS)
+                .retryOnConnectionFailure(false);
+        X509TrustManager trust = device;
+        switch (mode) {
+            case "leaf-pin":
+                builder.certificatePinner(pinner(host, leafPin));
+                break;
+            case "intermediate-pin":
+                builder.certificatePinner(pinner(host, intermediatePin));
+                break;
+            case "unpinned":
+                break;
+            case "trust-all":
+                trust = new TrustAll();
+                builder.hostnameVerifier((name, session) -> true);
+                break;
+            default:
+                throw new IllegalArgumentException("unknown mode " + mode);
+        }
+        SSLContext tls = SSLContext.getInstance("TLS");
+        tls.init(null, new TrustManager[] {trust}, new SecureRandom());
+        return builder.sslSocketFactory(tls.getSocketFactory(), trust).build();
+    }
+
+    static CertificatePinner pinner(String host, String pin) {
+        return new CertificatePinner.Builder().add(host, "sha256/" + pin).build();
+    }
+
+    static String fetch(OkHttpClient client, String host) {
+        Request request = new Request.Builder()
+                .url("https://" + host + "/v1/account")
+                .header("Authorization", "Bearer okhttp-secret")
+                .build();
+        try (Response response = client.newCall(request).execute()) {
+            response.body().string();
+            return "HTTP " + response.code();
+        } catch (Exception e) {
+            String message = String.valueOf(e.getMessage()).split("\n", 2)[0];
+            return e.getClass().getSimpleName() + ": " + message;
+        }
+    }
+
+    /** The phone's trust store: every certificate in a PEM bundle is a trust anchor. */
+    static X509TrustManager deviceTrust(String pemBundle) throws Exception {
+        KeyStore store = KeyStore.getInstance(KeyStore.getDefaultType());
+        store.load(null, null);
+        CertificateFactory factory = CertificateFactory.getInstance("X.509");
+        try (InputStream in = new FileInputStream(pemBundle)) {
+            int n = 0;
+            for (Certificate cert : factory.generateCertificates(in)) {
+                store.setCertificateEntry("anchor-" + n++, cert);
+            }
+        }
+        TrustManagerFactory tmf =
+                TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
+        tmf.init(store);
+        for (TrustManager tm : tmf.getTrustManagers()) {
+            if (tm instanceof X509TrustManager) {
+                return (X509TrustManager) tm;
+            }
+        }
+        throw new IllegalStateException("no X509TrustManager");
+    }
+
+    /** The trust-all TrustManager shipped from a debug build. */
+    static final class TrustAll implements X509TrustManager {
+        @Override
+        public void checkClientTrusted(X509Certificate[] chain, String authType) {}
+
+        @Override
+        public void checkServerTrusted(X509Certificate[] chain, String authType) {}
+
+        @Override
+        public X509Certificate[] getAcceptedIssuers() {
+            return new X509Certificate[0];
+        }
+    }
+}

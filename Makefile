@@ -19,12 +19,16 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+# Rerun the conformance matrix and rewrite docs/conformance.md with what the clients did.
+conformance: $(STAMP)
+	$(BIN)/python tools/conformance.py
+
 lint: $(STAMP)
-	$(BIN)/ruff check mitm_pincheck tests addons benchmarks
-	$(BIN)/ruff format --check mitm_pincheck tests addons benchmarks
+	$(BIN)/ruff check mitm_pincheck tests addons benchmarks tools
+	$(BIN)/ruff format --check mitm_pincheck tests addons benchmarks tools
 
 format: $(STAMP)
-	$(BIN)/ruff format mitm_pincheck tests addons benchmarks
+	$(BIN)/ruff format mitm_pincheck tests addons benchmarks tools
 
 clean:
 	rm -rf $(VENV) pincheck-demo pincheck-out *.egg-info

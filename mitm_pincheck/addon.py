@@ -20,12 +20,13 @@ from cryptography import x509
 from mitmproxy import connection, ctx, exceptions, http, tcp, tls
 from mitmproxy.addons.tlsconfig import AppData, alpn_select_callback
 from mitmproxy.net import tls as net_tls
-from mitmproxy.proxy import server_hooks
+from mitmproxy.proxy import events, layer, layers, server_hooks
 from mitmproxy.proxy.layers import modes
+from mitmproxy.proxy.layers.tls import parse_client_hello
 from OpenSSL import SSL
 
 from mitm_pincheck import forge as forging
-from mitm_pincheck import internals
+from mitm_pincheck import internals, records
 from mitm_pincheck.errors import InputError
 from mitm_pincheck.journal import Journal
 from mitm_pincheck.kinds import KINDS
@@ -117,6 +118,7 @@ class _Tracked:
     handshake_alert: str | None = None
     data_sent: bool = False
     closed_by: str | None = None  # "proxy" while we are closing it; "server" if upstream went first
+    observer: records.TlsObserver | None = None  # passthrough: reads the undecrypted records
 
 
 class PincheckAddon:
@@ -210,6 +212,31 @@ class PincheckAddon:
         if target is not None:
             data.server.address = target
 
+    def next_layer(self, nextlayer: layer.NextLayer):
+        # Passthrough of a host under test: relay the TLS bytes untouched, but through a TCP
+        # layer whose hooks fire, so records.py can tell from the records what the client did.
+        # (mitmproxy's own way, ignore_connection in tls_clienthello, fires no hook at all.)
+        if nextlayer.layer is not None or self.scenario is None or self.phase is None:
+            return
+        context = nextlayer.context
+        if KINDS[self.phase.kind].intercepts or not context.server.address:
+            return
+        data = nextlayer.data_client()
+        if context.client.transport_protocol != "tcp" or not net_tls.starts_like_tls_record(data):
+            return
+        try:
+            hello = parse_client_hello(data)  # None while incomplete: the CONNECT host decides
+        except ValueError:
+            return
+        sni = hello.sni if hello else None
+        host = sni or str(context.server.address[0])
+        spec = self.scenario.host_for(host)
+        if spec is None:
+            return  # not under test: tls_clienthello ignores it, as any other host
+        tracked = self._track(context.client, host.lower().rstrip("."), spec)
+        tracked.observer = records.TlsObserver()
+        nextlayer.layer = _PassthroughLayer(context, tracked)
+
     def tls_clienthello(self, data: tls.ClientHelloData):
         if self.scenario is None or self.phase is None:
             data.ignore_connection = True
@@ -223,8 +250,10 @@ class PincheckAddon:
             return
         host = str(host).lower().rstrip(".")
         if not KINDS[self.phase.kind].intercepts:
+            # next_layer missed it (no CONNECT host, or the addon runs after mitmproxy's
+            # NextLayer): pass it through unobserved; it is counted but gets no outcome.
             data.ignore_connection = True
-            self._track(data.context.client, host, spec)  # passthrough: outcome from records
+            self._track(data.context.client, host, spec)
             return
         self._pending[data.context.client.id] = (host, spec)
 
@@ -305,21 +334,38 @@ class PincheckAddon:
         tracked = self._tracked.get(flow.client_conn.id)
         if tracked is None or not flow.messages:
             return
+        if tracked.observer is not None:
+            message = flow.messages[-1]
+            self._observed(tracked, tracked.observer.feed(message.from_client, message.content))
+            del flow.messages[:-1]  # opaque TLS records: do not keep a long download in memory
+            return
         direction = "client" if flow.messages[-1].from_client else "server"
         if direction == "client" and tracked.data_sent:
             return  # one event is enough evidence
         tracked.data_sent = tracked.data_sent or direction == "client"
         self._emit("data", id=tracked.id, direction=direction)
 
+    def tcp_end(self, flow: tcp.TCPFlow):
+        tracked = self._tracked.get(flow.client_conn.id)
+        if tracked is not None and tracked.observer is not None:
+            self._observed(tracked, tracked.observer.end())
+
+    tcp_error = tcp_end
+
     def server_disconnected(self, data: server_hooks.ServerConnectionHookData):
         tracked = self._tracked.get(data.client.id)
-        if tracked is not None and tracked.closed_by is None:
+        # mitmproxy also closes the upstream when the client went first, and may say so before
+        # client_disconnected: only a client that can still send was left by the server.
+        client_open = bool(data.client.state & connection.ConnectionState.CAN_READ)
+        if tracked is not None and tracked.closed_by is None and client_open:
             tracked.closed_by = "server"
 
     def client_disconnected(self, client: connection.Client):
         self._pending.pop(client.id, None)
         tracked = self._tracked.pop(client.id, None)
         if tracked is not None:
+            if tracked.observer is not None:
+                self._observed(tracked, tracked.observer.end())
             self._emit("closed", id=tracked.id, by=tracked.closed_by or "client")
 
     def done(self):
@@ -345,6 +391,38 @@ class PincheckAddon:
         )
         self.activity.set()
         return tracked
+
+    def _observed(self, tracked: _Tracked, found: list[records.Event]) -> None:
+        """Journal events for what records.py read off a passthrough connection."""
+        for event in found:
+            if isinstance(event, records.Handshake):
+                tracked.handshake_done = True
+                # `resumed` means "was shown no certificate of ours": never in passthrough,
+                # where resuming the real server's session is as good a proof as a full one.
+                self._emit(
+                    "handshake",
+                    id=tracked.id,
+                    resumed=False,
+                    tls_version=event.tls_version,
+                    alpn=None,
+                    session_resumed=event.resumed,
+                )
+            elif isinstance(event, records.HandshakeFailed):
+                if tracked.closed_by in ("proxy", "server"):
+                    continue  # we, or the server, ended it: not the client's refusal
+                alert = _record_alert(event.alert, event.encrypted)
+                self._emit(
+                    "handshake-failed",
+                    id=tracked.id,
+                    alert=alert,
+                    error="the client sent an alert" if alert else "the client closed",
+                )
+            elif isinstance(event, records.Alert):
+                alert = _record_alert(event.alert, encrypted=True)
+                self._emit("alert", id=tracked.id, alert=alert, after_handshake=True)
+            elif isinstance(event, records.Data):
+                tracked.data_sent = tracked.data_sent or event.direction == "client"
+                self._emit("data", id=tracked.id, direction=event.direction)
 
     async def _forged(self, host: str, kind: str, real_chain: list[x509.Certificate]):
         """Forge once per (host, kind), off the event loop; concurrent first calls share it."""
@@ -395,6 +473,27 @@ class PincheckAddon:
     def _emit(self, event: str, **fields) -> None:
         if self.journal is not None:
             self.journal.emit(event, **fields)
+
+
+class _PassthroughLayer(layers.TCPLayer):
+    """mitmproxy's TCP relay, noting which side closed first. Hooks cannot tell: mitmproxy
+    fires server_disconnected before client_disconnected whoever closed."""
+
+    def __init__(self, context, tracked: _Tracked):
+        super().__init__(context)
+        self.tracked = tracked
+
+    def handle_event(self, event: events.Event):
+        if isinstance(event, events.ConnectionClosed) and self.tracked.closed_by is None:
+            client = event.connection is self.context.client
+            self.tracked.closed_by = "client" if client else "server"
+        yield from super().handle_event(event)
+
+
+def _record_alert(code: int | None, encrypted: bool) -> str | None:
+    if code is not None:
+        return alert_name(code)
+    return "encrypted" if encrypted else None
 
 
 def make_forge(confdir: Path) -> forging.Forge:

@@ -270,7 +270,7 @@ async def run(config: RunConfig) -> dict:
             master.addons.remove(addon_obj)
     addon = PincheckAddon(scenario, journal)
     master.addons.add(addon)
-    _move_before(master, addon, "tlsconfig")
+    _move_before(master, addon, "nextlayer")  # our next_layer and TLS hooks run first
 
     with tempfile.TemporaryDirectory(prefix="pincheck-") as tmp:
         deferred: dict = {"connection_strategy": "eager"}

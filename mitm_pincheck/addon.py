@@ -80,6 +80,10 @@ CREDENTIAL_HEADERS = frozenset(
         "x-amz-security-token",
     }
 )
+# How long a client's handshake may wait for the upstream's (mitmproxy asks the real server
+# first, to copy its names): past this, the forged kinds go ahead without the real chain.
+UPSTREAM_TLS_TIMEOUT = 3.0
+
 _CREDENTIAL_WORDS = ("token", "auth", "secret", "session", "apikey", "api-key", "password")
 
 
@@ -116,6 +120,7 @@ class _Tracked:
     kind: str
     handshake_done: bool = False
     handshake_alert: str | None = None
+    hello_answered: bool = False  # OpenSSL took up the ClientHello: our certificate went out
     data_sent: bool = False
     closed_by: str | None = None  # "proxy" while we are closing it; "server" if upstream went first
     observer: records.TlsObserver | None = None  # passthrough: reads the undecrypted records
@@ -237,6 +242,39 @@ class PincheckAddon:
         tracked.observer = records.TlsObserver()
         nextlayer.layer = _PassthroughLayer(context, tracked)
 
+    def http_connect(self, flow: http.HTTPFlow):
+        # An upstream that is down must not turn CONNECT into a 502 for a host under test: the
+        # forged kinds need no upstream (they fall back, with a note), so answer the CONNECT
+        # ourselves; the TLS layer still tries the upstream first, and goes ahead without it.
+        if flow.response is not None or self.scenario is None or self.phase is None:
+            return  # (e.g. proxyauth already answered 407)
+        if not KINDS[self.phase.kind].intercepts or not self.scenario.host_for(flow.request.host):
+            return  # hosts passed through see the real server's answer, 502 included
+        now = time.time()
+        flow.response = http.Response(
+            flow.request.data.http_version,
+            200,
+            b"Connection established",
+            http.Headers(),
+            b"",
+            None,
+            now,
+            now,
+        )  # what mitmproxy itself sends: no headers (Android's -http-proxy needs that)
+
+    def tls_start_server(self, data: tls.TlsData):
+        # A server that accepts and never answers would hold the client's handshake for
+        # mitmproxy's idle timeout (10 min): give up on it after UPSTREAM_TLS_TIMEOUT.
+        client_id = data.context.client.id
+        if client_id in self._pending:
+            asyncio.get_running_loop().call_later(
+                UPSTREAM_TLS_TIMEOUT,
+                internals.close_server_connection,
+                ctx.master,
+                client_id,
+                data.conn,
+            )
+
     def tls_clienthello(self, data: tls.ClientHelloData):
         if self.scenario is None or self.phase is None:
             data.ignore_connection = True
@@ -305,6 +343,11 @@ class PincheckAddon:
     def tls_failed_client(self, data: tls.TlsData):
         tracked = self._tracked.get(data.conn.id)
         if tracked is None:
+            return
+        if not tracked.hello_answered:
+            # Gone before we answered its ClientHello (mitmproxy: "connection closed early",
+            # e.g. it gave up while we waited for the upstream): it never saw our certificate,
+            # so this is no rejection. Without a handshake event it stays "stalled".
             return
         self._emit(
             "handshake-failed",
@@ -457,6 +500,12 @@ class PincheckAddon:
 
     def _on_tls_info(self, conn: SSL.Connection, where: int, ret: int) -> None:
         # Runs inside OpenSSL: must never raise.
+        if where & SSL.SSL_CB_HANDSHAKE_START:
+            try:
+                conn.get_app_data()["pincheck"].hello_answered = True
+            except Exception:  # pragma: no cover - defensive
+                pass
+            return
         if not where & SSL.SSL_CB_READ_ALERT:
             return
         try:

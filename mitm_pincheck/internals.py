@@ -20,6 +20,17 @@ def close_client_connection(master, client_id: str) -> bool:
     return True
 
 
+def close_server_connection(master, client_id: str, server) -> bool:
+    """Close the upstream connection `server` of client `client_id` if its TLS handshake has
+    not completed; False if it did, or is already gone."""
+    proxyserver = master.addons.get("proxyserver")
+    handler = getattr(proxyserver, "connections", {}).get(client_id)
+    if handler is None or server.tls_established or server not in handler.transports:
+        return False
+    handler.close_connection(server)
+    return True
+
+
 def session_reused(conn: SSL.Connection) -> bool | None:
     """Whether the handshake on `conn` resumed an earlier session; None where unknown."""
     lib = getattr(SSL, "_lib", None)

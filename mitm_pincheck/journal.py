@@ -57,24 +57,24 @@ def find_journal(path: str | os.PathLike) -> Path:
 
 
 def iter_events(path: Path, warnings: list[str]) -> Iterator[dict]:
-    """Events of a journal, in order. Unparseable lines are skipped and reported in `warnings`."""
+    """Events of a journal, in order. Unparseable lines are skipped and reported in `warnings`.
+
+    Reads line by line: a journal of a long session can be hundreds of megabytes."""
     with open(path, encoding="utf-8", errors="replace") as f:
-        lines = f.read().split("\n")
-    # a file that ends without "\n" was cut off mid-line
-    last = len(lines) - 1
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            what = "partial last line" if number - 1 == last else "unreadable line"
-            warnings.append(f"{path}:{number}: skipped a {what} (the run may have been killed)")
-            continue
-        if isinstance(record, dict) and isinstance(record.get("event"), str):
-            yield record
-        else:
-            warnings.append(f"{path}:{number}: skipped a line that is not a journal event")
+        for number, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                # only a line without its "\n" can have been cut off by a kill mid-write
+                what = "unreadable line" if line.endswith("\n") else "partial last line"
+                warnings.append(f"{path}:{number}: skipped a {what} (the run may have been killed)")
+                continue
+            if isinstance(record, dict) and isinstance(record.get("event"), str):
+                yield record
+            else:
+                warnings.append(f"{path}:{number}: skipped a line that is not a journal event")
 
 
 def read_events(path: str | os.PathLike) -> tuple[list[dict], list[str]]:

@@ -124,28 +124,40 @@ def fold_connections(events: Iterable[dict]) -> list[Connection]:
 
     Events about an id whose `conn` has not arrived (yet) are ignored, as are unknown events.
     """
-    conns: dict[str, Connection] = {}
-    phase_index: int | None = None
+    folder = Folder()
     for ev in events:
+        folder.add(ev)
+    return list(folder.connections.values())
+
+
+class Folder:
+    """`fold_connections` one event at a time, for the live view: O(1) per event."""
+
+    def __init__(self) -> None:
+        self.connections: dict[str, Connection] = {}
+        self._phase_index: int | None = None
+
+    def add(self, ev: object) -> Connection | None:
+        """Fold `ev` in; returns the connection it was about, if any."""
         if not isinstance(ev, dict):
-            continue
+            return None
         name = ev.get("event")
         if name == "phase-start":
             index = ev.get("index")
-            phase_index = index if isinstance(index, int) else phase_index
-            continue
+            self._phase_index = index if isinstance(index, int) else self._phase_index
+            return None
         cid = ev.get("id")
         if cid is None:
-            continue
+            return None
         cid = str(cid)
+        conn = self.connections.get(cid)
         if name == "conn":
-            if cid not in conns:  # a repeated `conn` adds nothing
-                conns[cid] = _new_connection(cid, ev, phase_index)
-            continue
-        conn = conns.get(cid)
+            if conn is None:  # a repeated `conn` adds nothing
+                conn = self.connections[cid] = _new_connection(cid, ev, self._phase_index)
+            return conn
         if conn is not None:
             _apply(conn, name, ev)
-    return list(conns.values())
+        return conn
 
 
 def _new_connection(cid: str, ev: dict, phase_index: int | None) -> Connection:

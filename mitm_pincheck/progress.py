@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from mitm_pincheck import results
-from mitm_pincheck.outcome import aggregate, classify, fold_connections
+from mitm_pincheck.outcome import Folder, aggregate, classify
 from mitm_pincheck.report.live import LiveView
 
 _CONNECTION_EVENTS = frozenset(
@@ -16,23 +18,31 @@ class Progress:
         self.view = view
         self.timeout = timeout
         self._events: list[dict] = []
-        self._phase_events: list[dict] = []
-        self._host_of: dict[str, str] = {}
+        # This phase's connections, folded as their events arrive, and per host how many of
+        # them have each (counted) outcome: the live cell is updated in O(1) per event.
+        self._phase = Folder()
+        self._outcome_of: dict[str, str | None] = {}  # connection id -> its counted outcome
+        self._counts: dict[str, Counter[str]] = {}  # host -> outcome -> connections
 
     def on_event(self, event: dict) -> None:
         self._events.append(event)
         name = event.get("event")
         if name == "phase-start":
-            self._phase_events = []
+            self._phase, self._outcome_of, self._counts = Folder(), {}, {}
+            self._phase.add(event)
             self.view.phase_started(event["phase"], event["index"], self.timeout)
         elif name in _CONNECTION_EVENTS:
-            if name == "conn":
-                self._host_of[event["id"]] = event["host"]
-            host = self._host_of.get(event.get("id", ""))
-            if host is None:
-                return
-            self._phase_events.append(event)
-            self.view.connection(host, self._outcome_so_far(host), new=name == "conn")
+            conn = self._phase.add(event)
+            if conn is None:
+                return  # not a connection of this phase
+            counts = self._counts.setdefault(conn.host, Counter())
+            if (old := self._outcome_of.get(conn.id)) is not None:
+                counts[old] -= 1
+            outcome = classify(conn)
+            self._outcome_of[conn.id] = outcome.outcome if outcome.counted else None
+            if outcome.counted:
+                counts[outcome.outcome] += 1
+            self.view.connection(conn.host, self._outcome_so_far(conn.host), new=name == "conn")
         elif name == "phase-end":
             report = results.build_report(self._events)
             rows = [r for r in report["results"] if r["phase"] == event["phase"]]
@@ -48,6 +58,5 @@ class Progress:
         self.view.close()
 
     def _outcome_so_far(self, host: str) -> str | None:
-        connections = [c for c in fold_connections(self._phase_events) if c.host == host]
-        counted = [o for o in map(classify, connections) if o.counted]
-        return aggregate(counted) if counted else None
+        seen = [outcome for outcome, n in self._counts.get(host, Counter()).items() if n > 0]
+        return aggregate(seen) if seen else None

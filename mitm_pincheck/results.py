@@ -6,7 +6,7 @@ from `journal.jsonl` alone. Only fields listed in the schema are ever copied out
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 
 from mitm_pincheck import kinds
@@ -35,33 +35,51 @@ _TRUST_PROOF_KIND = "valid-ca"
 
 
 def build_report(events: Iterable[dict]) -> dict:
-    """The report dict for one run, from its journal events in the order they were written."""
-    events = [e for e in events if isinstance(e, dict)]
-    run_start = next((e for e in events if e.get("event") == "run-start"), None)
+    """The report dict for one run, from its journal events in the order they were written.
+
+    One pass, and only the few run and phase events are kept: connection events are folded as
+    they stream by, so a journal of 100,000 connections needs no list of all its events."""
+    control: list[dict] = []  # run-start, phase-*, trigger-*, run-end: a handful per phase
+    span = [None, None]  # first and last `ts`
+
+    def scan() -> Iterator[dict]:
+        for e in events:
+            if not isinstance(e, dict):
+                continue
+            ts = e.get("ts")
+            if isinstance(ts, int | float) and not isinstance(ts, bool):
+                span[0] = ts if span[0] is None else min(span[0], ts)
+                span[1] = ts if span[1] is None else max(span[1], ts)
+            if "id" not in e:
+                control.append(e)
+            yield e
+
+    conns = fold_connections(scan())
+    run_start = next((e for e in control if e.get("event") == "run-start"), None)
     if run_start is None:
         raise InputError("the journal has no run-start event: it is not a mitm-pincheck journal")
 
     scenario = _scenario(run_start.get("scenario") or {})
     phases: list[str] = scenario["phases"]
-    started, interrupted_phases = _phase_progress(events, phases)
-    interrupted = _interrupted(events)
+    started, interrupted_phases = _phase_progress(control, phases)
+    interrupted = _interrupted(control)
 
-    conns = fold_connections(events)
     by_phase = _attribute(conns, phases, started)
     ca_trust_proven = any(
         c.kind == _TRUST_PROOF_KIND and c.handshake_ok and not c.resumed for c in conns
     )
+    row_hosts = {entry["host"]: _row_hosts(entry["host"], conns) for entry in scenario["hosts"]}
 
     results = []
     ran: list[bool] = []  # parallel to results: did the row's phase start at all
     for index, phase in enumerate(phases):
-        phase_conns = by_phase.get(index, [])
+        rows_conns = _by_row(by_phase.get(index, []))
         for entry in scenario["hosts"]:
-            for host in _row_hosts(entry["host"], conns):
+            for host in row_hosts[entry["host"]]:
                 if index not in started:
                     results.append(_not_run_row(host, phase, entry, interrupted))
                 else:
-                    row_conns = [c for c in phase_conns if _belongs(c, entry["host"], host)]
+                    row_conns = rows_conns.get(_row_key(entry["host"], host), [])
                     cut_short = index in interrupted_phases
                     results.append(_row(host, phase, entry, row_conns, ca_trust_proven, cut_short))
                 ran.append(index in started)
@@ -72,7 +90,7 @@ def build_report(events: Iterable[dict]) -> dict:
         FAIL: sum(r["verdict"] == FAIL for r in results),
         INCONCLUSIVE: sum(r["verdict"] == INCONCLUSIVE for r in results),
     }
-    first, last = _time_span(events)
+    first, last = span
     return {
         "schema": SCHEMA,
         "tool": _tool(run_start.get("tool") or {}),
@@ -197,19 +215,16 @@ def _row_hosts(pattern: str, conns: list[Connection]) -> list[str]:
     return seen or [pattern]
 
 
-def _belongs(conn: Connection, pattern: str, host: str) -> bool:
-    if conn.pattern != pattern:
-        return False
-    return not pattern.startswith("*.") or conn.host == host
+def _row_key(pattern: str, host: str) -> tuple[str, str]:
+    """Which row a connection belongs to: its pattern, and for a `*.` pattern its host too."""
+    return (pattern, host if pattern.startswith("*.") else "")
 
 
-def _time_span(events: list[dict]) -> tuple[float | None, float | None]:
-    stamps = [
-        float(e["ts"])
-        for e in events
-        if isinstance(e.get("ts"), int | float) and not isinstance(e.get("ts"), bool)
-    ]
-    return (min(stamps), max(stamps)) if stamps else (None, None)
+def _by_row(conns: list[Connection]) -> dict[tuple[str, str], list[Connection]]:
+    rows: dict[tuple[str, str], list[Connection]] = {}
+    for c in conns:
+        rows.setdefault(_row_key(c.pattern, c.host), []).append(c)
+    return rows
 
 
 def _iso(ts: float | None) -> str | None:

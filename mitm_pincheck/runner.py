@@ -27,7 +27,7 @@ from mitmproxy.tools.dump import DumpMaster
 from mitm_pincheck import __version__, results
 from mitm_pincheck.addon import PincheckAddon
 from mitm_pincheck.errors import InputError
-from mitm_pincheck.journal import JOURNAL_NAME, Journal, read_events
+from mitm_pincheck.journal import JOURNAL_NAME, Journal, iter_events
 from mitm_pincheck.scenario import Scenario
 
 logger = logging.getLogger("mitm_pincheck")
@@ -312,10 +312,11 @@ async def run(config: RunConfig) -> dict:
                 await asyncio.wait_for(master_task, 10)
             journal.close()
 
-    events, warnings = read_events(journal_path)
+    warnings: list[str] = []
+    report = results.build_report(iter_events(journal_path, warnings))  # streamed
     for warning in warnings:
         logger.warning(warning)
-    return results.build_report(events)
+    return report
 
 
 def _listen_address(master) -> str:
@@ -410,8 +411,7 @@ async def drive_standalone(addon: PincheckAddon) -> None:
     finally:
         addon.journal.emit("run-end", interrupted=interrupted)
         addon.journal.close()
-        events, _ = read_events(journal_path)
-        report = results.build_report(events)
+        report = results.build_report(iter_events(journal_path, []))
         writers.write_all(report, out_dir)
         s = report["summary"]
         logger.warning(

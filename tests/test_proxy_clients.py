@@ -47,6 +47,9 @@ def test_unpinned_curl_accepts_the_proxy_ca_and_rejects_the_rest(run_scenario, d
     assert {row["verdict"] for row in report["results"]} == {"pass"}
     assert report["exit_code"] == 0
     assert "unknown_ca" in r[("open.test", "self-signed")]["evidence"]["alerts"]
+    # the real chain was fetched (eager upstream connect): no stand-in, no fallback note
+    assert r[("open.test", "wrong-key")]["evidence"]["notes"] == []
+    assert r[("open.test", "valid-ca")]["evidence"]["notes"] == []
 
 
 def test_curl_pinnedpubkey_rejects_after_the_handshake(run_scenario, device_trust, backend):

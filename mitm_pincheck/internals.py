@@ -1,7 +1,8 @@
-"""The only places that reach into mitmproxy or pyOpenSSL internals. Both are tested directly.
+"""The only places that reach into mitmproxy or pyOpenSSL internals, each tested directly.
 
-mitmproxy has no public API to close a live client connection (mitmproxy issue 8045), and
-pyOpenSSL exposes no `SSL_session_reused`. Everything else uses public APIs, so a mitmproxy
+mitmproxy has no public API to close a live connection (mitmproxy issue 8045): we close client
+connections at a phase change, and an upstream that never finishes its handshake; pyOpenSSL
+exposes no `SSL_session_reused`. Everything else uses public APIs, so a mitmproxy
 upgrade that breaks something breaks it here, where `tests/test_internals.py` notices.
 """
 

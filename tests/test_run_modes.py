@@ -60,3 +60,53 @@ def test_proxyauth_refuses_clients_without_the_credentials(run_scenario, device_
     row = rows(report)[("open.test", "valid-ca")]
     assert row["outcome"] == "accepted"
     assert row["connections"] == 1  # the refused CONNECT never reached a TLS handshake
+
+
+def test_wireguard_mode_prints_the_client_configuration(tmp_path, backend, confdir):
+    import socket
+    import sys
+
+    from conftest import write_scenario
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    scenario = write_scenario(
+        tmp_path,
+        backend,
+        hosts=[{"host": "open.test", "pinned": False}],
+        phases=["valid-ca"],
+        trigger="true",
+        timeout=1,
+    )
+    p = subprocess.run(
+        [sys.executable, "-m", "mitm_pincheck", "run", str(scenario), "--out", str(tmp_path / "o")]
+        + ["--mode", "wireguard", "--listen", f"127.0.0.1:{port}", "--confdir", str(confdir)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert p.returncode == 3, p.stderr  # nothing connected
+    assert "[Interface]" in p.stderr and "[Peer]" in p.stderr
+    assert f"Endpoint = 127.0.0.1:{port}" in p.stderr
+    # the WireGuard keys are for the tester's screen only, never the run's files
+    private_key = p.stderr.split("PrivateKey = ", 1)[1].split()[0]
+    for path in (tmp_path / "o").iterdir():
+        assert private_key not in path.read_text(), path
+
+
+def test_unknown_mode_is_bad_usage(tmp_path, backend):
+    import sys
+
+    from conftest import write_scenario
+
+    scenario = write_scenario(tmp_path, backend, hosts=[{"host": "open.test", "pinned": False}])
+    p = subprocess.run(
+        [sys.executable, "-m", "mitm_pincheck", "run", str(scenario), "--out", str(tmp_path / "o")]
+        + ["--mode", "carrier-pigeon"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert p.returncode == 2 and "--mode" in p.stderr
+    assert not (tmp_path / "o").exists()

@@ -103,7 +103,7 @@ def build_report(events: Iterable[dict]) -> dict:
         "summary": summary,
         "exit_code": exit_code_for(summary),
         "results": results,
-        "hints": _hints(results, ran, ca_trust_proven),
+        "hints": _hints(results, ran, ca_trust_proven, str(run_start.get("mode") or "regular")),
     }
 
 
@@ -340,16 +340,28 @@ def _dedupe(items: Iterable[str]) -> list[str]:
 # --- hints ----------------------------------------------------------------------------------------
 
 
-def _hints(results: list[dict], ran: list[bool], ca_trust_proven: bool) -> list[str]:
+def _hints(
+    results: list[dict], ran: list[bool], ca_trust_proven: bool, mode: str = "regular"
+) -> list[str]:
     hints = []
     ran_rows = [r for r, did_run in zip(results, ran, strict=True) if did_run]
+    if mode.startswith("wireguard"):
+        why = (
+            "the device may not route its traffic through the WireGuard tunnel, or the app "
+            "never contacted it"
+        )
+    else:
+        why = (
+            "the app may bypass the system proxy (Flutter/Dart and some SDKs do); "
+            "try `--mode wireguard`"
+        )
     for host in _dedupe(r["host"] for r in ran_rows):
         if all(r["outcome"] == NOT_SEEN for r in ran_rows if r["host"] == host):
-            who = f"No host matching {host}" if host.startswith("*.") else host
-            hints.append(
-                f"{who} was never seen: the app may bypass the system proxy "
-                "(Flutter/Dart and some SDKs do); try `--mode wireguard`."
-            )
+            if host.startswith("*."):
+                who = f"No host matching {host} was seen"
+            else:
+                who = f"{host} was never seen"
+            hints.append(f"{who}: {why}.")
     if not ca_trust_proven and any(
         r["outcome"] == REJECTED_IN_HANDSHAKE
         and (kinds.KINDS.get(r["phase"]) is None or kinds.KINDS[r["phase"]].needs_ca_trust)

@@ -701,3 +701,13 @@ def test_report_exit_code_matches_its_summary():
     for j in (okhttp_pinned_run(),):
         report = j.report()
         assert report["exit_code"] == exit_code_for(report["summary"])
+
+
+def test_a_wildcard_never_matched_says_so_without_a_double_negative():
+    j = Journal([("*.cdn.example.com", False)], phases=["valid-ca"])
+    j.start()
+    j.end()
+    j.finish()
+    assert any(
+        h.startswith("No host matching *.cdn.example.com was seen:") for h in j.report()["hints"]
+    )

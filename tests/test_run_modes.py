@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 
 from conftest import need, rows
@@ -89,6 +90,9 @@ def test_wireguard_mode_prints_the_client_configuration(tmp_path, backend, confd
     assert p.returncode == 3, p.stderr  # nothing connected
     assert "[Interface]" in p.stderr and "[Peer]" in p.stderr
     assert f"Endpoint = 127.0.0.1:{port}" in p.stderr
+    report = json.loads((tmp_path / "o" / "report.json").read_text())
+    assert any("WireGuard tunnel" in h for h in report["hints"])
+    assert not any("try `--mode wireguard`" in h for h in report["hints"])
     # the WireGuard keys are for the tester's screen only, never the run's files
     private_key = p.stderr.split("PrivateKey = ", 1)[1].split()[0]
     for path in (tmp_path / "o").iterdir():

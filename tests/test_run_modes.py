@@ -114,3 +114,18 @@ def test_unknown_mode_is_bad_usage(tmp_path, backend):
     )
     assert p.returncode == 2 and "--mode" in p.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_the_proxy_keeps_mitmproxys_block_global_protection(run_scenario):
+    from mitmproxy import ctx
+
+    seen = {}
+
+    def client(kind, env):
+        seen["block_global"] = ctx.options.block_global
+        seen["block_private"] = ctx.options.block_private
+
+    run_scenario(
+        client, hosts=[{"host": "open.test", "pinned": False}], phases=["valid-ca"], timeout=1
+    )
+    assert seen == {"block_global": True, "block_private": False}

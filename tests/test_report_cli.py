@@ -1,0 +1,85 @@
+"""`mitm-pincheck report` on a real run's journal: rebuilt formats and baselines."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+
+import pytest
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "mitm_pincheck", *args], capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo") / "out"
+    p = cli("demo", "-q", "--out", str(out))
+    assert p.returncode == 0, p.stderr
+    return out
+
+
+def test_demo_writes_every_format_and_they_agree(demo_run):
+    report = json.loads((demo_run / "report.json").read_text())
+    suites = ET.parse(demo_run / "junit.xml").getroot()
+    cases = suites.findall(".//testcase")
+    assert len(cases) == len(report["results"]) == 12
+    assert len(suites.findall(".//failure")) == report["summary"]["fail"] == 3
+    assert len(suites.findall(".//skipped")) == report["summary"]["inconclusive"] == 3
+    html = (demo_run / "report.html").read_text()
+    markdown = (demo_run / "report.md").read_text()
+    for host in ("api.shop.demo", "cdn.shop.demo", "pay.shop.demo", "telemetry.shop.demo"):
+        assert host in html
+    assert "pay.shop.demo" in markdown and "telemetry.shop.demo" in markdown
+
+
+def test_baseline_with_one_flipped_verdict_yields_exactly_that_regression(demo_run, tmp_path):
+    baseline = json.loads((demo_run / "report.json").read_text())
+    flipped = next(
+        r for r in baseline["results"] if r["host"] == "pay.shop.demo" and r["phase"] == "valid-ca"
+    )
+    flipped["verdict"] = "pass"  # last release pinned pay.shop.demo; this build stopped
+    base_path = tmp_path / "baseline.json"
+    base_path.write_text(json.dumps(baseline))
+    out = tmp_path / "rebuilt"
+    p = cli("report", str(demo_run), "--baseline", str(base_path), "--out", str(out))
+    assert p.returncode == 1, p.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert report["regressions"] == [
+        {"host": "pay.shop.demo", "phase": "valid-ca", "before": "pass", "after": "fail"}
+    ]
+    assert report["fixes"] == [] and report["newly_inconclusive"] == []
+    assert "REGRESSION pay.shop.demo / valid-ca" in p.stdout
+    markdown = (out / "report.md").read_text()
+    assert markdown.index("pay.shop.demo") < markdown.index("telemetry.shop.demo")
+
+
+def test_the_same_baseline_is_no_regression(demo_run, tmp_path):
+    p = cli(
+        "report", str(demo_run), "--baseline", str(demo_run / "report.json"), "--out", str(tmp_path)
+    )
+    assert p.returncode == 1  # the demo has fail rows: exit code of the verdicts, no regression
+    assert json.loads((tmp_path / "report.json").read_text())["regressions"] == []
+    assert "REGRESSION" not in p.stdout
+
+
+@pytest.mark.parametrize(
+    "content, message", [("{not json", "not JSON"), ('{"results": 3}', "not a mitm-pincheck")]
+)
+def test_a_bad_baseline_is_bad_input(demo_run, tmp_path, content, message):
+    bad = tmp_path / "bad.json"
+    bad.write_text(content)
+    p = cli("report", str(demo_run), "--baseline", str(bad), "--out", str(tmp_path / "o"))
+    assert p.returncode == 2
+    assert message in p.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_report_on_a_directory_without_a_journal_is_bad_input(tmp_path):
+    p = cli("report", str(tmp_path))
+    assert p.returncode == 2 and "no journal" in p.stderr

@@ -209,6 +209,15 @@ def _enter_pressed() -> asyncio.Future:
     return future
 
 
+def clear_previous_run(out_dir: Path) -> None:
+    """Remove an earlier run's journal and reports, so a run that dies cannot leave its new
+    journal beside an old report.json that seems to belong to it."""
+    from mitm_pincheck.report.writers import FORMATS
+
+    for name in (JOURNAL_NAME, *FORMATS):
+        (out_dir / name).unlink(missing_ok=True)
+
+
 def upstream_bundle(extra: Path, directory: Path) -> Path:
     """The system trust store plus `extra`, as one file for mitmproxy's upstream verification."""
     import certifi
@@ -252,7 +261,7 @@ async def run(config: RunConfig) -> dict:
     out_dir = config.out_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     journal_path = out_dir / JOURNAL_NAME
-    journal_path.unlink(missing_ok=True)
+    clear_previous_run(out_dir)
     journal = Journal(journal_path)
     if config.progress is not None:
         journal.listeners.append(config.progress.on_event)
@@ -383,7 +392,7 @@ async def drive_standalone(addon: PincheckAddon) -> None:
     out_dir = Path(ctx.options.pincheck_out)
     out_dir.mkdir(parents=True, exist_ok=True)
     journal_path = out_dir / JOURNAL_NAME
-    journal_path.unlink(missing_ok=True)
+    clear_previous_run(out_dir)
     addon.journal = Journal(journal_path)
     proxyserver = ctx.master.addons.get("proxyserver")
     addrs = proxyserver.listen_addrs()

@@ -289,3 +289,19 @@ def test_mitmdump_script_addon_reports_a_bad_scenario(tmp_path):
     )
     assert p.returncode != 0
     assert "hosts" in (p.stdout + p.stderr)
+
+
+def test_a_new_run_removes_the_previous_runs_reports_first(run_scenario, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "report.json").write_text('{"stale": true}')
+    (out / "junit.xml").write_text("<stale/>")
+    seen = {}
+
+    def client(kind, env):
+        seen["files during the run"] = sorted(p.name for p in out.iterdir())
+
+    run_scenario(
+        client, hosts=[{"host": "open.test", "pinned": False}], phases=["valid-ca"], timeout=1
+    )
+    assert seen["files during the run"] == ["journal.jsonl"]

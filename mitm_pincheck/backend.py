@@ -7,9 +7,7 @@ intermediate have something real to work on.
 
 from __future__ import annotations
 
-import base64
 import datetime
-import hashlib
 import http.server
 import ipaddress
 import json
@@ -24,13 +22,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-
-def spki_pin(cert: x509.Certificate) -> str:
-    """base64(sha256(SubjectPublicKeyInfo)): the pin OkHttp writes as sha256/<this>."""
-    der = cert.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return base64.b64encode(hashlib.sha256(der).digest()).decode()
+from mitm_pincheck.pins import spki_pin
 
 
 def _name(cn: str) -> x509.Name:

@@ -10,10 +10,8 @@ Pure crypto: no sockets, no mitmproxy objects except in `authority_from_mitmprox
 
 from __future__ import annotations
 
-import base64
 import datetime
 import functools
-import hashlib
 import ipaddress
 import os
 import threading
@@ -288,14 +286,6 @@ def authority_from_mitmproxy_confdir(confdir: Path) -> Authority:
     # Cert.to_cryptography() only exists from mitmproxy 12.1.
     cert = x509.load_pem_x509_certificate(store.default_ca.to_pem())
     return Authority(cert, store.default_privatekey)
-
-
-def spki_pin(cert: x509.Certificate) -> str:
-    """base64(sha256(SubjectPublicKeyInfo)): OkHttp's "sha256/..." pin without the prefix."""
-    spki = cert.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return base64.b64encode(hashlib.sha256(spki).digest()).decode("ascii")
 
 
 def normalize_host(host: str) -> str:

@@ -28,7 +28,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 from OpenSSL import SSL
 
-from mitm_pincheck import forge
+from mitm_pincheck import forge, pins
 from mitm_pincheck.forge import Authority, Forge, Forged
 from mitm_pincheck.kinds import KINDS
 
@@ -648,7 +648,7 @@ def test_spki_pin_matches_openssls(tmp_path, rsa_upstream):
     digest = subprocess.run(
         ["openssl", "dgst", "-sha256", "-binary"], input=der, capture_output=True
     ).stdout
-    assert forge.spki_pin(rsa_upstream.leaf) == base64.b64encode(digest).decode()
+    assert pins.spki_pin(rsa_upstream.leaf) == base64.b64encode(digest).decode()
 
 
 # --- the kinds command -------------------------------------------------------------------------

@@ -209,13 +209,26 @@ def _enter_pressed() -> asyncio.Future:
     return future
 
 
-def clear_previous_run(out_dir: Path) -> None:
-    """Remove an earlier run's journal and reports, so a run that dies cannot leave its new
-    journal beside an old report.json that seems to belong to it."""
+def fresh_journal(out_dir: Path) -> Journal:
+    """A new journal in `out_dir`. An earlier run's journal and reports go first, so a run that
+    dies cannot leave its new journal beside an old report.json that seems to belong to it."""
     from mitm_pincheck.report.writers import FORMATS
 
+    out_dir.mkdir(parents=True, exist_ok=True)
     for name in (JOURNAL_NAME, *FORMATS):
         (out_dir / name).unlink(missing_ok=True)
+    return Journal(out_dir / JOURNAL_NAME)
+
+
+def emit_run_start(journal: Journal, scenario: Scenario, master, mode: str, confdir: Path) -> None:
+    journal.emit(
+        "run-start",
+        tool={"name": "mitm-pincheck", "version": __version__, "mitmproxy": mitmproxy_version()},
+        scenario=scenario.to_dict(),
+        listen=_listen_address(master),
+        mode=mode,
+        ca={"fingerprint_sha256": _ca_fingerprint(confdir)},
+    )
 
 
 def upstream_bundle(extra: Path, directory: Path) -> Path:
@@ -241,6 +254,15 @@ def _loopback_url(host: str, port: int, scheme: str = "http", auth: str | None =
 _PROXY_SCHEMES = {"regular": "http", "socks5": "socks5h", "upstream": "http"}
 
 
+def proxy_url(addrs, mode: str, host: str | None = None, auth: str | None = None) -> str:
+    """The URL a trigger reaches the proxy at, on loopback when it listens everywhere; empty
+    for modes without one (wireguard, transparent, ...) or when nothing listens."""
+    scheme = _PROXY_SCHEMES.get(mode_specs.ProxyMode.parse(mode).type_name)
+    if not addrs or scheme is None:
+        return ""
+    return _loopback_url(host or str(addrs[0][0]), int(addrs[0][1]), scheme, auth)
+
+
 def describe_servers(master) -> list[str]:
     """Lines a person needs to connect a device, e.g. the WireGuard client configuration."""
     lines = []
@@ -259,10 +281,8 @@ async def run(config: RunConfig) -> dict:
     """Run the scenario and return the report dict; the journal and reports are in out_dir."""
     scenario = config.scenario
     out_dir = config.out_dir
-    out_dir.mkdir(parents=True, exist_ok=True)
-    journal_path = out_dir / JOURNAL_NAME
-    clear_previous_run(out_dir)
-    journal = Journal(journal_path)
+    journal = fresh_journal(out_dir)
+    journal_path = journal.path
     if config.progress is not None:
         journal.listeners.append(config.progress.on_event)
     config.confdir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -291,30 +311,20 @@ async def run(config: RunConfig) -> dict:
             )
         opts.update_defer(**deferred)
         master_task = asyncio.ensure_future(master.run())
-        interrupted = False
+        interrupted = started = False
         try:
-            proxy_url = await _wait_listening(master, master_task, addon, config)
+            url = await _wait_listening(master, master_task, addon, config)
             for line in describe_servers(master):
                 if config.status is not None:
                     config.status(line)
-            journal.emit(
-                "run-start",
-                tool={
-                    "name": "mitm-pincheck",
-                    "version": __version__,
-                    "mitmproxy": mitmproxy_version(),
-                },
-                scenario=scenario.to_dict(),
-                listen=_listen_address(master),
-                mode=config.mode,
-                ca={"fingerprint_sha256": _ca_fingerprint(config.confdir)},
-            )
-            phases = Phases(addon, config, proxy_url, config.confdir / CA_CERT_NAME)
+            emit_run_start(journal, scenario, master, config.mode, config.confdir)
+            started = True
+            phases = Phases(addon, config, url, config.confdir / CA_CERT_NAME)
             await phases.run_all()
         except (asyncio.CancelledError, KeyboardInterrupt):
             interrupted = True
         finally:
-            if journal._file is not None and _started(journal_path):
+            if started:
                 journal.emit("run-end", interrupted=interrupted)
             master.shutdown()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -334,10 +344,6 @@ def _listen_address(master) -> str:
         return ""
     host, port = addrs[0][0], addrs[0][1]
     return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
-
-
-def _started(journal_path: Path) -> bool:
-    return journal_path.stat().st_size > 0
 
 
 def _move_before(master, addon, name: str) -> None:
@@ -361,12 +367,8 @@ async def _wait_listening(master, master_task: asyncio.Future, addon, config: Ru
             f"could not start the proxy on {config.listen_host}:{config.listen_port} "
             "(address in use, or not an address of this machine?)"
         )
-    host, port = addrs[0][0], addrs[0][1]
-    if config.listen_host not in ("", "0.0.0.0", "::"):
-        host = config.listen_host
-    mode_name = mode_specs.ProxyMode.parse(config.mode).type_name
-    scheme = _PROXY_SCHEMES.get(mode_name)
-    return _loopback_url(host, port, scheme, config.proxyauth) if scheme else ""
+    host = config.listen_host if config.listen_host not in ("", "0.0.0.0", "::") else None
+    return proxy_url(addrs, config.mode, host, config.proxyauth)
 
 
 def _ca_fingerprint(confdir: Path) -> str | None:
@@ -390,13 +392,9 @@ async def drive_standalone(addon: PincheckAddon) -> None:
     scenario = addon.scenario
     assert scenario is not None
     out_dir = Path(ctx.options.pincheck_out)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    journal_path = out_dir / JOURNAL_NAME
-    clear_previous_run(out_dir)
-    addon.journal = Journal(journal_path)
-    proxyserver = ctx.master.addons.get("proxyserver")
-    addrs = proxyserver.listen_addrs()
-    proxy_url = _loopback_url(str(addrs[0][0]), int(addrs[0][1])) if addrs else ""
+    addon.journal = fresh_journal(out_dir)
+    journal_path = addon.journal.path
+    url = proxy_url(ctx.master.addons.get("proxyserver").listen_addrs(), ctx.options.mode[0])
     confdir = Path(ctx.options.confdir).expanduser()
     config = RunConfig(
         scenario=scenario,
@@ -404,17 +402,10 @@ async def drive_standalone(addon: PincheckAddon) -> None:
         confdir=confdir,
         status=lambda line: logger.info(f"pincheck: {line.strip()}"),
     )
-    addon.journal.emit(
-        "run-start",
-        tool={"name": "mitm-pincheck", "version": __version__, "mitmproxy": mitmproxy_version()},
-        scenario=scenario.to_dict(),
-        listen=_listen_address(ctx.master),
-        mode=",".join(ctx.options.mode),
-        ca={"fingerprint_sha256": _ca_fingerprint(confdir)},
-    )
+    emit_run_start(addon.journal, scenario, ctx.master, ",".join(ctx.options.mode), confdir)
     interrupted = False
     try:
-        await Phases(addon, config, proxy_url, confdir / CA_CERT_NAME).run_all()
+        await Phases(addon, config, url, confdir / CA_CERT_NAME).run_all()
     except asyncio.CancelledError:
         interrupted = True
     finally:

@@ -174,29 +174,15 @@ def start_mitmdump(port: int, confdir: Path, bundle: Path) -> subprocess.Popen:
 def make_ec_confdir(path: Path) -> Path:
     """A mitmproxy confdir whose CA key is EC P-256 (mitmproxy only ever creates RSA ones)."""
     from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
 
+    from mitm_pincheck.backend import ca_certificate
+
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mitmproxy EC benchmark CA")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=30))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(False, False, False, False, False, True, True, False, False),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
-        .sign(key, hashes.SHA256())
-    )
+    cert = ca_certificate(name, key, name, key, datetime.datetime.now(datetime.UTC))
     path.mkdir(mode=0o700)
     pem = serialization.Encoding.PEM
     key_pem = key.private_bytes(

@@ -34,7 +34,8 @@ def _name(cn: str) -> x509.Name:
     )
 
 
-def _ca(subject: x509.Name, key, issuer: x509.Name, signer, now, path_length=None):
+def ca_certificate(subject: x509.Name, key, issuer: x509.Name, signer, now, path_length=None):
+    """A CA certificate for `key`, signed by `signer` (itself for a root), valid 60 days."""
     return (
         x509.CertificateBuilder()
         .subject_name(subject)
@@ -80,10 +81,10 @@ class Backend:
         now = datetime.datetime.now(datetime.UTC)
         root_key = ec.generate_private_key(ec.SECP256R1())
         root_name = _name("stand-in root CA")
-        root = _ca(root_name, root_key, root_name, root_key, now)
+        root = ca_certificate(root_name, root_key, root_name, root_key, now)
         inter_key = ec.generate_private_key(ec.SECP256R1())
         inter_name = _name("stand-in issuing CA")
-        inter = _ca(inter_name, inter_key, root_name, root_key, now, path_length=0)
+        inter = ca_certificate(inter_name, inter_key, root_name, root_key, now, path_length=0)
         key = ec.generate_private_key(ec.SECP256R1())
         leaf = (
             x509.CertificateBuilder()

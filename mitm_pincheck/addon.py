@@ -30,6 +30,7 @@ from mitm_pincheck import internals, records
 from mitm_pincheck.errors import InputError
 from mitm_pincheck.journal import Journal
 from mitm_pincheck.kinds import KINDS
+from mitm_pincheck.outcome import path_without_query
 from mitm_pincheck.scenario import HostSpec, Scenario
 
 logger = logging.getLogger("mitm_pincheck")
@@ -121,7 +122,7 @@ class _Tracked:
     handshake_done: bool = False
     handshake_alert: str | None = None
     hello_answered: bool = False  # OpenSSL took up the ClientHello: our certificate went out
-    data_sent: bool = False
+    data_journaled: set[str] = field(default_factory=set)  # directions with a `data` event
     closed_by: str | None = None  # "proxy" while we are closing it; "server" if upstream went first
     observer: records.TlsObserver | None = None  # passthrough: reads the undecrypted records
 
@@ -360,14 +361,13 @@ class PincheckAddon:
         tracked = self._tracked.get(flow.client_conn.id)
         if tracked is None:
             return
-        tracked.data_sent = True
         names = sorted({name.lower() for name in flow.request.headers.keys()})
         self._emit(
             "request",
             id=tracked.id,
             method=flow.request.method,
             host=flow.request.pretty_host,
-            path=flow.request.path.split("?", 1)[0].split("#", 1)[0],
+            path=path_without_query(flow.request.path),
             header_names=names,
             credentials=credential_headers(names),
             has_query="?" in flow.request.path,
@@ -383,10 +383,9 @@ class PincheckAddon:
             del flow.messages[:-1]  # opaque TLS records: do not keep a long download in memory
             return
         direction = "client" if flow.messages[-1].from_client else "server"
-        if direction == "client" and tracked.data_sent:
-            return  # one event is enough evidence
-        tracked.data_sent = tracked.data_sent or direction == "client"
-        self._emit("data", id=tracked.id, direction=direction)
+        if direction not in tracked.data_journaled:  # one event per direction is the evidence
+            tracked.data_journaled.add(direction)
+            self._emit("data", id=tracked.id, direction=direction)
 
     def tcp_end(self, flow: tcp.TCPFlow):
         tracked = self._tracked.get(flow.client_conn.id)
@@ -464,7 +463,6 @@ class PincheckAddon:
                 alert = _record_alert(event.alert, encrypted=True)
                 self._emit("alert", id=tracked.id, alert=alert, after_handshake=True)
             elif isinstance(event, records.Data):
-                tracked.data_sent = tracked.data_sent or event.direction == "client"
                 self._emit("data", id=tracked.id, direction=event.direction)
 
     async def _forged(self, host: str, kind: str, real_chain: list[x509.Certificate]):

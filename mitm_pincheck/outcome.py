@@ -58,7 +58,7 @@ class Request:
         return cls(
             method=str(event.get("method") or ""),
             host=str(event.get("host") or ""),
-            path=_strip_query(str(event.get("path") or "")),
+            path=path_without_query(str(event.get("path") or "")),
             header_names=tuple(str(h) for h in event.get("header_names") or ()),
             credentials=tuple(str(c) for c in event.get("credentials") or ()),
             has_query=bool(event.get("has_query")) or "?" in str(event.get("path") or ""),
@@ -242,7 +242,8 @@ def aggregate(outcomes: Iterable[str | ConnOutcome]) -> str:
     return NOT_SEEN
 
 
-def _strip_query(path: str) -> str:
+def path_without_query(path: str) -> str:
+    """The path of a request target without its query string or fragment."""
     return path.split("?", 1)[0].split("#", 1)[0]
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import shutil
 import sys
 from pathlib import Path
 
@@ -50,7 +49,7 @@ def register(subparsers) -> None:
 def handle(args: argparse.Namespace) -> int:
     from mitm_pincheck import demo
     from mitm_pincheck import scenario as scenario_mod
-    from mitm_pincheck.cli.run import execute, prepare_out_dir, status_printer
+    from mitm_pincheck.cli.run import execute, prepare_out_dir, print_table, status_printer
     from mitm_pincheck.report import table, writers
     from mitm_pincheck.runner import RunConfig
 
@@ -86,10 +85,7 @@ def handle(args: argparse.Namespace) -> int:
         finally:
             backend.stop()
     writers.write_all(report, out)
-    width = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
-    print(table.render_table(report, color=sys.stdout.isatty(), width=width), end="")
-    if hints := table.render_hints(report, width=width):
-        print("\n" + hints, end="")
+    print_table(report)
     print()
     print(table.render_legend())
     problems = demo.check(report)

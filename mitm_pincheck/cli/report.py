@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import shutil
 import sys
 from pathlib import Path
 
@@ -49,9 +48,9 @@ def load_baseline(path: str) -> dict:
 
 def handle(args: argparse.Namespace) -> int:
     from mitm_pincheck import results
-    from mitm_pincheck.cli.run import prepare_out_dir
+    from mitm_pincheck.cli.run import prepare_out_dir, print_table
     from mitm_pincheck.journal import find_journal, iter_events
-    from mitm_pincheck.report import baseline, table, writers
+    from mitm_pincheck.report import baseline, writers
 
     journal = find_journal(args.journal)
     base = load_baseline(args.baseline) if args.baseline else None
@@ -67,10 +66,7 @@ def handle(args: argparse.Namespace) -> int:
     if base is not None:
         report = baseline.apply_baseline(report, base)
     writers.write_all(report, out)
-    width = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
-    print(table.render_table(report, color=sys.stdout.isatty(), width=width), end="")
-    if hints := table.render_hints(report, width=width):
-        print("\n" + hints, end="")
+    print_table(report)
     if base is not None:
         regressions = report.get("regressions", [])
         for r in regressions:

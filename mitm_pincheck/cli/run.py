@@ -159,6 +159,16 @@ def live_progress(scenario):
     return Progress(view, scenario.timeout)
 
 
+def print_table(report: dict) -> None:
+    """The host x phase table and the hints, fitted to the terminal when there is one."""
+    from mitm_pincheck.report import table
+
+    width = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
+    print(table.render_table(report, color=sys.stdout.isatty(), width=width), end="")
+    if hints := table.render_hints(report, width=width):
+        print("\n" + hints, end="")
+
+
 def status_printer(quiet: bool):
     if quiet:
         return None
@@ -201,7 +211,7 @@ def android_proxy(args, listen_host: str, listen_port: int, status):
 
 def handle(args: argparse.Namespace) -> int:
     from mitm_pincheck import scenario as scenario_mod
-    from mitm_pincheck.report import table, writers
+    from mitm_pincheck.report import writers
     from mitm_pincheck.runner import RunConfig
 
     scenario = scenario_mod.load(args.scenario)
@@ -235,9 +245,6 @@ def handle(args: argparse.Namespace) -> int:
             if config.progress is not None:
                 config.progress.close()
     writers.write_all(report, out)
-    width = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
-    print(table.render_table(report, color=sys.stdout.isatty(), width=width), end="")
-    if hints := table.render_hints(report, width=width):
-        print("\n" + hints, end="")
+    print_table(report)
     print(f"\nreports: {out}/report.json (journal: {out}/journal.jsonl)")
     return int(report["exit_code"])

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from mitm_pincheck.errors import InputError
 from mitm_pincheck.pins import spki_pin
@@ -39,6 +40,7 @@ class CaInfo:
     cert: x509.Certificate
     created: bool = False
     warnings: list[str] = field(default_factory=list)
+    key: PrivateKeyTypes | None = field(default=None, repr=False)  # what forge.py signs with
 
     @property
     def cert_file(self) -> Path:
@@ -100,7 +102,7 @@ def load_ca(confdir: str | os.PathLike | None = None, create: bool = True) -> Ca
         cert = x509.load_pem_x509_certificate(store.default_ca.to_pem())
     except (ValueError, TypeError, OSError) as e:
         raise InputError(f"{ca_file}: cannot load the CA: {e}") from None
-    return CaInfo(path, cert, created, key_permission_warnings(path))
+    return CaInfo(path, cert, created, key_permission_warnings(path), store.default_privatekey)
 
 
 def _create(path: Path) -> None:

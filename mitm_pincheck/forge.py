@@ -276,16 +276,12 @@ def load_or_create_untrusted_ca(confdir: Path) -> Authority:
 
 
 def authority_from_mitmproxy_confdir(confdir: Path) -> Authority:
-    """The proxy CA the device trusts: mitmproxy's own, created in `confdir` if missing."""
-    from mitmproxy.certs import CertStore  # the rest of this module does not need mitmproxy
+    """The proxy CA the device trusts: mitmproxy's own, created in `confdir` if missing (0600
+    keys in a 0700 directory, see ca.py)."""
+    from mitm_pincheck import ca  # the rest of this module does not need mitmproxy
 
-    confdir = Path(confdir).expanduser()
-    if not confdir.exists():
-        confdir.mkdir(mode=0o700, parents=True)
-    store = CertStore.from_store(confdir, "mitmproxy", 2048)
-    # Cert.to_cryptography() only exists from mitmproxy 12.1.
-    cert = x509.load_pem_x509_certificate(store.default_ca.to_pem())
-    return Authority(cert, store.default_privatekey)
+    info = ca.load_ca(confdir)
+    return Authority(info.cert, info.key)
 
 
 def normalize_host(host: str) -> str:

@@ -20,6 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from mitmproxy import options as mitm_options
 from mitmproxy.proxy import mode_specs
 from mitmproxy.tools.dump import DumpMaster
@@ -220,14 +222,16 @@ def fresh_journal(out_dir: Path) -> Journal:
     return Journal(out_dir / JOURNAL_NAME)
 
 
-def emit_run_start(journal: Journal, scenario: Scenario, master, mode: str, confdir: Path) -> None:
+def emit_run_start(
+    journal: Journal, scenario: Scenario, master, mode: str, ca_cert: x509.Certificate
+) -> None:
     journal.emit(
         "run-start",
         tool={"name": "mitm-pincheck", "version": __version__, "mitmproxy": mitmproxy_version()},
         scenario=scenario.to_dict(),
         listen=_listen_address(master),
         mode=mode,
-        ca={"fingerprint_sha256": _ca_fingerprint(confdir)},
+        ca={"fingerprint_sha256": ca_cert.fingerprint(hashes.SHA256()).hex(":")},
     )
 
 
@@ -317,7 +321,7 @@ async def run(config: RunConfig) -> dict:
             for line in describe_servers(master):
                 if config.status is not None:
                     config.status(line)
-            emit_run_start(journal, scenario, master, config.mode, config.confdir)
+            emit_run_start(journal, scenario, master, config.mode, addon.forge.trusted.cert)
             started = True
             phases = Phases(addon, config, url, config.confdir / CA_CERT_NAME)
             await phases.run_all()
@@ -371,18 +375,6 @@ async def _wait_listening(master, master_task: asyncio.Future, addon, config: Ru
     return proxy_url(addrs, config.mode, host, config.proxyauth)
 
 
-def _ca_fingerprint(confdir: Path) -> str | None:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes
-
-    path = confdir / CA_CERT_NAME
-    try:
-        cert = x509.load_pem_x509_certificate(path.read_bytes())
-    except (OSError, ValueError):
-        return None
-    return cert.fingerprint(hashes.SHA256()).hex(":")
-
-
 async def drive_standalone(addon: PincheckAddon) -> None:
     """Script mode (`mitmdump -s addons/pincheck.py`): run the phases, write reports, shut down."""
     from mitmproxy import ctx
@@ -402,7 +394,8 @@ async def drive_standalone(addon: PincheckAddon) -> None:
         confdir=confdir,
         status=lambda line: logger.info(f"pincheck: {line.strip()}"),
     )
-    emit_run_start(addon.journal, scenario, ctx.master, ",".join(ctx.options.mode), confdir)
+    mode = ",".join(ctx.options.mode)
+    emit_run_start(addon.journal, scenario, ctx.master, mode, addon.forge.trusted.cert)
     interrupted = False
     try:
         await Phases(addon, config, url, confdir / CA_CERT_NAME).run_all()

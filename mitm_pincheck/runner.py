@@ -26,15 +26,13 @@ from mitmproxy import options as mitm_options
 from mitmproxy.proxy import mode_specs
 from mitmproxy.tools.dump import DumpMaster
 
-from mitm_pincheck import __version__, results
+from mitm_pincheck import __version__, ca, results
 from mitm_pincheck.addon import PincheckAddon
 from mitm_pincheck.errors import InputError
 from mitm_pincheck.journal import JOURNAL_NAME, Journal, iter_events
 from mitm_pincheck.scenario import Scenario
 
 logger = logging.getLogger("mitm_pincheck")
-
-CA_CERT_NAME = "mitmproxy-ca-cert.pem"
 
 
 def mitmproxy_version() -> str:
@@ -323,7 +321,7 @@ async def run(config: RunConfig) -> dict:
                     config.status(line)
             emit_run_start(journal, scenario, master, config.mode, addon.forge.trusted.cert)
             started = True
-            phases = Phases(addon, config, url, config.confdir / CA_CERT_NAME)
+            phases = Phases(addon, config, url, config.confdir / ca.CERT_FILE)
             await phases.run_all()
         except (asyncio.CancelledError, KeyboardInterrupt):
             interrupted = True
@@ -398,7 +396,7 @@ async def drive_standalone(addon: PincheckAddon) -> None:
     emit_run_start(addon.journal, scenario, ctx.master, mode, addon.forge.trusted.cert)
     interrupted = False
     try:
-        await Phases(addon, config, url, confdir / CA_CERT_NAME).run_all()
+        await Phases(addon, config, url, confdir / ca.CERT_FILE).run_all()
     except asyncio.CancelledError:
         interrupted = True
     finally:

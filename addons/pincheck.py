@@ -12,9 +12,9 @@ import sys
 from pathlib import Path
 
 try:
-    from mitm_pincheck.addon import PincheckAddon
+    from mitm_pincheck.proxy.standalone import script_addons
 except ImportError:  # run from a checkout without `pip install`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from mitm_pincheck.addon import PincheckAddon
+    from mitm_pincheck.proxy.standalone import script_addons
 
-addons = [PincheckAddon()]
+addons = script_addons()

@@ -348,8 +348,8 @@ def main() -> int:
         args.rounds, args.sequential, args.waves, args.fresh, args.burst = 2, 10, 1, 2, 5
 
     sys.path.insert(0, str(ROOT))
-    from mitm_pincheck import forge
-    from mitm_pincheck.runner import upstream_bundle
+    from mitm_pincheck.proxy import forge
+    from mitm_pincheck.proxy.runner import upstream_bundle
 
     with tempfile.TemporaryDirectory(prefix="pincheck-bench-") as tmp:
         work = Path(tmp)
@@ -468,7 +468,7 @@ def live_view_cost(connections: int = 1000) -> tuple[float, float]:
     of `run` without -q), over the first 100 connections of a phase and over the last 100."""
     import io
 
-    from mitm_pincheck.progress import Progress
+    from mitm_pincheck.proxy.progress import Progress
     from mitm_pincheck.report.live import LiveView
 
     view = LiveView(io.StringIO(), False, [BENCH_HOST], ["valid-ca"])
@@ -496,7 +496,7 @@ def live_view_cost(connections: int = 1000) -> tuple[float, float]:
 
 def journal_emit(n: int = 20000) -> list[float]:
     """Seconds per `Journal.emit` of a typical `request` event: it runs on the event loop."""
-    from mitm_pincheck.journal import Journal
+    from mitm_pincheck.verdicts.journal import Journal
 
     with tempfile.TemporaryDirectory() as tmp:
         journal = Journal(Path(tmp) / "journal.jsonl")

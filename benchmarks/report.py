@@ -139,9 +139,9 @@ def write_journal(path: Path, connections: int) -> int:
 def stages(journal: Path) -> list[tuple[str, float]]:
     """Seconds per stage of `report`, in this process (after the subprocess measurement)."""
     sys.path.insert(0, str(ROOT))
-    from mitm_pincheck import results
-    from mitm_pincheck.journal import iter_events
     from mitm_pincheck.report import writers
+    from mitm_pincheck.verdicts import results
+    from mitm_pincheck.verdicts.journal import iter_events
 
     timings = []
     start = time.perf_counter()

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from mitm_pincheck.pins import spki_pin
+from mitm_pincheck.pins.pins import spki_pin
 
 
 def _name(cn: str) -> x509.Name:

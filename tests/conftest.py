@@ -26,7 +26,7 @@ def backend(tmp_path_factory) -> Backend:
 @pytest.fixture(scope="session")
 def confdir(tmp_path_factory) -> Path:
     """A mitmproxy confdir whose CA plays the role of the CA installed on the device."""
-    from mitm_pincheck import forge
+    from mitm_pincheck.proxy import forge
 
     path = tmp_path_factory.mktemp("confdir")
     forge.authority_from_mitmproxy_confdir(path)
@@ -73,7 +73,7 @@ def run_scenario(tmp_path, backend, confdir) -> Callable[..., dict]:
     """Run a scenario in-process through the real proxy; the trigger is a Python callable
     (kind, env) -> None run in a thread, or a shell command given as `trigger=` in fields."""
     from mitm_pincheck import scenario as scenario_mod
-    from mitm_pincheck.runner import RunConfig, run
+    from mitm_pincheck.proxy.runner import RunConfig, run
 
     def go(
         client: Callable[[str, dict], None] | None = None,

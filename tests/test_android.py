@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from mitm_pincheck import android, ca
 from mitm_pincheck.cli import main
+from mitm_pincheck.device import android, ca
 from mitm_pincheck.errors import InputError
 
 FAKE_ADB_DIR = Path(__file__).parent / "fake_adb"

@@ -15,8 +15,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from test_pins import make_chain
 
-from mitm_pincheck import audit, pins
 from mitm_pincheck.cli import main
+from mitm_pincheck.pins import audit, pins
 
 DATA = Path(__file__).parent / "data" / "audit"
 # The planted files hold fixed dates; audit them as of this day so expiring stays expiring.

@@ -16,8 +16,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from mitm_pincheck import ca
 from mitm_pincheck.cli import main
+from mitm_pincheck.device import ca
 
 
 def openssl(*args: str, input: bytes | None = None) -> bytes:

@@ -32,7 +32,7 @@ from conftest import write_scenario
 from cryptography import x509
 
 from mitm_pincheck.backend import Backend, spki_pin
-from mitm_pincheck.kinds import KINDS
+from mitm_pincheck.verdicts.kinds import KINDS
 
 REPO = Path(__file__).resolve().parents[1]
 CLIENTS = Path(__file__).resolve().parent / "clients"
@@ -390,7 +390,7 @@ def _host(stack: str, mode: str) -> str:
 def run_scenario(tmp_path, upstream, confdir, client, **fields) -> dict:
     """Run a scenario through the real proxy; `client(kind, env)` is the trigger, in a thread."""
     from mitm_pincheck import scenario as scenario_mod
-    from mitm_pincheck.runner import RunConfig, run
+    from mitm_pincheck.proxy.runner import RunConfig, run
 
     async def trigger(kind: str, env: dict) -> None:
         await asyncio.to_thread(client, kind, env)

@@ -28,9 +28,10 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 from OpenSSL import SSL
 
-from mitm_pincheck import forge, pins
-from mitm_pincheck.forge import Authority, Forge, Forged
-from mitm_pincheck.kinds import KINDS
+from mitm_pincheck.pins import pins
+from mitm_pincheck.proxy import forge
+from mitm_pincheck.proxy.forge import Authority, Forge, Forged
+from mitm_pincheck.verdicts.kinds import KINDS
 
 HOST = "api.example.test"
 REPO = Path(__file__).resolve().parents[1]

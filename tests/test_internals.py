@@ -11,7 +11,7 @@ from mitmproxy import connection, options
 from mitmproxy.tools.dump import DumpMaster
 from OpenSSL import SSL
 
-from mitm_pincheck import internals
+from mitm_pincheck.proxy import internals
 
 
 class _Handler:

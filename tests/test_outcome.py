@@ -6,8 +6,8 @@ import itertools
 
 import pytest
 
-from mitm_pincheck import outcome as oc
-from mitm_pincheck.outcome import (
+from mitm_pincheck.verdicts import outcome as oc
+from mitm_pincheck.verdicts.outcome import (
     ACCEPTED,
     IDLE,
     NOT_SEEN,

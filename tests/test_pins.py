@@ -18,9 +18,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from mitm_pincheck import pins
 from mitm_pincheck.cli import main
 from mitm_pincheck.errors import InputError
+from mitm_pincheck.pins import pins
 
 NOW = datetime.datetime.now(datetime.UTC)
 DAY = datetime.timedelta(days=1)

@@ -18,8 +18,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from mitm_pincheck import records
-from mitm_pincheck.records import Alert, Data, Handshake, HandshakeFailed, TlsObserver
+from mitm_pincheck.proxy import records
+from mitm_pincheck.proxy.records import Alert, Data, Handshake, HandshakeFailed, TlsObserver
 
 HOST = "api.records.test"
 TLS12, TLS13 = ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3

@@ -94,7 +94,7 @@ def test_every_format_gives_the_same_verdicts_as_report_json(make, tmp_path):
 
 
 def test_formats_agree_on_a_report_built_from_a_journal(tmp_path):
-    from mitm_pincheck.results import build_report
+    from mitm_pincheck.verdicts.results import build_report
 
     t = [1_795_000_000.0]
 

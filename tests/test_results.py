@@ -7,7 +7,7 @@ import json
 import pytest
 
 from mitm_pincheck.errors import InputError
-from mitm_pincheck.results import build_report, exit_code_for
+from mitm_pincheck.verdicts.results import build_report, exit_code_for
 
 TOP_KEYS = {
     "schema",

@@ -16,18 +16,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from mitm_pincheck import kinds
 from mitm_pincheck.cli import main as cli_main
 from mitm_pincheck.errors import InputError, ScenarioError
-from mitm_pincheck.scenario import (
-    HostNameError,
-    HostSpec,
-    Scenario,
-    check_address,
-    check_host,
-    load,
-    parse,
-)
+from mitm_pincheck.scenario import HostSpec, Scenario, load, parse
+from mitm_pincheck.scenario.hostnames import HostNameError, check_address, check_host
+from mitm_pincheck.verdicts import kinds
 
 ROOT = Path(__file__).resolve().parent.parent
 BAD = ROOT / "tests" / "data" / "bad_scenarios"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from mitm_pincheck.report.table import render_hints, render_legend, render_table
-from mitm_pincheck.results import build_report
+from mitm_pincheck.verdicts.results import build_report
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 GREEN, RED, YELLOW, RESET = "\x1b[32m", "\x1b[31m", "\x1b[33m", "\x1b[0m"

@@ -70,7 +70,7 @@ class BadUpstreams:
 def bad_run(tmp_path_factory, backend, confdir):
     """One run, three hosts under test whose upstreams misbehave; curl -k as the app."""
     from mitm_pincheck import scenario as scenario_mod
-    from mitm_pincheck.runner import RunConfig, run
+    from mitm_pincheck.proxy.runner import RunConfig, run
 
     curl = need("curl")
     upstreams = BadUpstreams()

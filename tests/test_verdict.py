@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from mitm_pincheck import kinds
-from mitm_pincheck.outcome import (
+from mitm_pincheck.verdicts import kinds
+from mitm_pincheck.verdicts.outcome import (
     ACCEPTED,
     IDLE,
     NOT_SEEN,
@@ -18,7 +18,7 @@ from mitm_pincheck.outcome import (
     RESUMED,
     STALLED,
 )
-from mitm_pincheck.verdict import FAIL, INCONCLUSIVE, PASS, Verdict, decide
+from mitm_pincheck.verdicts.verdict import FAIL, INCONCLUSIVE, PASS, Verdict, decide
 
 HOST = "api.example.com"
 

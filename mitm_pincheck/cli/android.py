@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from mitm_pincheck import android, ca
+from mitm_pincheck.device import android, ca
 
 _SERIAL_HELP = "device serial from 'adb devices' (default: $ANDROID_SERIAL, else the only device)"
 _CONFDIR_HELP = "mitmproxy's configuration directory holding the CA (default: ~/.mitmproxy)"

@@ -6,7 +6,7 @@ import argparse
 import datetime
 import sys
 
-from mitm_pincheck import ca
+from mitm_pincheck.device import ca
 
 _CONFDIR_HELP = (
     "mitmproxy's configuration directory holding the CA (default: ~/.mitmproxy); "

@@ -50,8 +50,8 @@ def handle(args: argparse.Namespace) -> int:
     from mitm_pincheck import demo
     from mitm_pincheck import scenario as scenario_mod
     from mitm_pincheck.cli.run import execute, prepare_out_dir, print_table, status_printer
+    from mitm_pincheck.proxy.runner import RunConfig
     from mitm_pincheck.report import table, writers
-    from mitm_pincheck.runner import RunConfig
 
     out = prepare_out_dir(args.out)
     print(INTRO, file=sys.stderr if args.quiet else sys.stdout)

@@ -8,7 +8,7 @@ import json
 import shutil
 import textwrap
 
-from mitm_pincheck.kinds import KINDS
+from mitm_pincheck.verdicts.kinds import KINDS
 
 _COLUMNS = ("kind", "what is presented", "pinned app", "unpinned app", "bug it catches")
 

@@ -6,8 +6,8 @@ import datetime
 import json
 import sys
 
-from mitm_pincheck import audit, pins
 from mitm_pincheck.errors import InputError
+from mitm_pincheck.pins import audit, pins
 
 
 def register(subparsers) -> None:

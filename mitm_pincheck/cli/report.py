@@ -47,10 +47,10 @@ def load_baseline(path: str) -> dict:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from mitm_pincheck import results
     from mitm_pincheck.cli.run import prepare_out_dir, print_table
-    from mitm_pincheck.journal import find_journal, iter_events
     from mitm_pincheck.report import baseline, writers
+    from mitm_pincheck.verdicts import results
+    from mitm_pincheck.verdicts.journal import find_journal, iter_events
 
     journal = find_journal(args.journal)
     base = load_baseline(args.baseline) if args.baseline else None

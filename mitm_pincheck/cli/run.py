@@ -120,7 +120,7 @@ def prepare_out_dir(value: str) -> Path:
 
 def execute(config, *, quiet: bool = False) -> dict:
     """Run the scenario in a fresh event loop; Ctrl-C or SIGTERM end it and keep what was seen."""
-    from mitm_pincheck import runner
+    from mitm_pincheck.proxy import runner
 
     async def main() -> dict:
         task = asyncio.current_task()
@@ -147,7 +147,7 @@ def _interrupt(task: asyncio.Task, config) -> None:
 def live_progress(scenario):
     """The live view on stderr (stdout keeps the final table): redrawn on a terminal, plain
     lines in a CI log."""
-    from mitm_pincheck.progress import Progress
+    from mitm_pincheck.proxy.progress import Progress
     from mitm_pincheck.report.live import LiveView, is_interactive
 
     view = LiveView(
@@ -185,7 +185,7 @@ def android_proxy(args, listen_host: str, listen_port: int, status):
     if not getattr(args, "android", False):
         yield
         return
-    from mitm_pincheck import android
+    from mitm_pincheck.device import android
 
     device = android.proxy_on(args.serial, listen_port)
     say = status or (lambda line: print(line, file=sys.stderr))
@@ -211,15 +211,15 @@ def android_proxy(args, listen_host: str, listen_port: int, status):
 
 def handle(args: argparse.Namespace) -> int:
     from mitm_pincheck import scenario as scenario_mod
+    from mitm_pincheck.proxy.runner import RunConfig
     from mitm_pincheck.report import writers
-    from mitm_pincheck.runner import RunConfig
 
     scenario = scenario_mod.load(args.scenario)
     listen_host, listen_port = parse_listen(args.listen)
     mode = check_mode(args.mode)
     proxyauth = check_proxyauth(args.proxyauth)
     if args.android:
-        from mitm_pincheck import android
+        from mitm_pincheck.device import android
 
         if listen_port == 0:
             raise InputError("--android needs a fixed --listen port, e.g. --listen 0.0.0.0:8080")

@@ -7,8 +7,9 @@ import json
 import sys
 from pathlib import Path
 
-from mitm_pincheck import audit, kinds
 from mitm_pincheck.errors import InputError
+from mitm_pincheck.pins import audit
+from mitm_pincheck.verdicts import kinds
 
 
 def register(subparsers) -> None:
@@ -109,7 +110,7 @@ def scenario_yaml(config: audit.PinConfig) -> tuple[str, list[tuple[str, str]]]:
 
 def _unusable(pattern: str) -> str | None:
     """Why the scenario would refuse `pattern`, or None."""
-    from mitm_pincheck.hostnames import HostNameError, check_host
+    from mitm_pincheck.scenario.hostnames import HostNameError, check_host
 
     try:
         check_host(pattern)

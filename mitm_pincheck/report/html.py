@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from html import escape
 
-from mitm_pincheck.kinds import KINDS
 from mitm_pincheck.report import baseline, standards
+from mitm_pincheck.verdicts.kinds import KINDS
 
 _VERDICT_LABEL = {"pass": "✓ PASS", "fail": "✗ FAIL", "inconclusive": "? INCONCLUSIVE"}
 _STATUS = {0: ("pass", "PASS"), 1: ("fail", "FAIL"), 3: ("inconclusive", "INCONCLUSIVE")}

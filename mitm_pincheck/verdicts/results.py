@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 
-from mitm_pincheck import kinds
 from mitm_pincheck.errors import InputError
-from mitm_pincheck.outcome import (
+from mitm_pincheck.verdicts import kinds
+from mitm_pincheck.verdicts.outcome import (
     ACCEPTED,
     NOT_SEEN,
     OUTCOMES,
@@ -24,7 +24,7 @@ from mitm_pincheck.outcome import (
     classify,
     fold_connections,
 )
-from mitm_pincheck.verdict import FAIL, INCONCLUSIVE, PASS, decide
+from mitm_pincheck.verdicts.verdict import FAIL, INCONCLUSIVE, PASS, decide
 
 SCHEMA = 1
 MAX_REQUESTS = 10

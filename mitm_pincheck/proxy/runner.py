@@ -26,11 +26,13 @@ from mitmproxy import options as mitm_options
 from mitmproxy.proxy import mode_specs
 from mitmproxy.tools.dump import DumpMaster
 
-from mitm_pincheck import __version__, ca, results
-from mitm_pincheck.addon import PincheckAddon
+from mitm_pincheck import __version__
+from mitm_pincheck.device import ca
 from mitm_pincheck.errors import InputError
-from mitm_pincheck.journal import JOURNAL_NAME, Journal, iter_events
+from mitm_pincheck.proxy.addon import PincheckAddon
 from mitm_pincheck.scenario import Scenario
+from mitm_pincheck.verdicts import results
+from mitm_pincheck.verdicts.journal import JOURNAL_NAME, Journal, iter_events
 
 logger = logging.getLogger("mitm_pincheck")
 

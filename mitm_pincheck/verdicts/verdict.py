@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from mitm_pincheck import kinds
-from mitm_pincheck.outcome import (
+from mitm_pincheck.verdicts import kinds
+from mitm_pincheck.verdicts.outcome import (
     ACCEPTED,
     CLOSED_WITHOUT_ALERT,
     IDLE,

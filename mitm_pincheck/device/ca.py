@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from mitm_pincheck.errors import InputError
-from mitm_pincheck.pins import spki_pin
+from mitm_pincheck.pins.pins import spki_pin
 
 DEFAULT_CONFDIR = "~/.mitmproxy"
 BASENAME = "mitmproxy"

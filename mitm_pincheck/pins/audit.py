@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from mitm_pincheck.errors import InputError
-from mitm_pincheck.pins import Chain, normalize_pin
+from mitm_pincheck.pins.pins import Chain, normalize_pin
 
 ERROR = "error"
 WARNING = "warning"

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, paddin
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID
 
-from mitm_pincheck.kinds import KINDS
+from mitm_pincheck.verdicts.kinds import KINDS
 
 TOOL = "mitm-pincheck"
 UNTRUSTED_CA_FILE = "pincheck-untrusted-ca.pem"
@@ -278,7 +278,7 @@ def load_or_create_untrusted_ca(confdir: Path) -> Authority:
 def authority_from_mitmproxy_confdir(confdir: Path) -> Authority:
     """The proxy CA the device trusts: mitmproxy's own, created in `confdir` if missing (0600
     keys in a 0700 directory, see ca.py)."""
-    from mitm_pincheck import ca  # the rest of this module does not need mitmproxy
+    from mitm_pincheck.device import ca  # the rest of this module does not need mitmproxy
 
     info = ca.load_ca(confdir)
     return Authority(info.cert, info.key)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections import Counter
 
-from mitm_pincheck import results
-from mitm_pincheck.outcome import Folder, aggregate, classify
 from mitm_pincheck.report.live import LiveView
+from mitm_pincheck.verdicts import results
+from mitm_pincheck.verdicts.outcome import Folder, aggregate, classify
 
 _CONNECTION_EVENTS = frozenset(
     {"conn", "handshake", "handshake-failed", "alert", "request", "data", "closed"}

@@ -21,9 +21,9 @@ import yaml
 from cryptography import x509
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from mitm_pincheck import kinds
 from mitm_pincheck.errors import ScenarioError
-from mitm_pincheck.hostnames import HostNameError, check_address, check_host
+from mitm_pincheck.scenario.hostnames import HostNameError, check_address, check_host
+from mitm_pincheck.verdicts import kinds
 
 DEFAULT_SETTLE = 5.0
 DEFAULT_TIMEOUT = 60.0

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography import x509
-from mitmproxy import connection, ctx, exceptions, http, tcp, tls
+from mitmproxy import connection, ctx, http, tcp, tls
 from mitmproxy.addons.tlsconfig import AppData, alpn_select_callback
 from mitmproxy.net import tls as net_tls
 from mitmproxy.proxy import events, layer, layers, server_hooks
@@ -25,13 +24,12 @@ from mitmproxy.proxy.layers import modes
 from mitmproxy.proxy.layers.tls import parse_client_hello
 from OpenSSL import SSL
 
-from mitm_pincheck import forge as forging
-from mitm_pincheck import internals, records
-from mitm_pincheck.errors import InputError
-from mitm_pincheck.journal import Journal
-from mitm_pincheck.kinds import KINDS
-from mitm_pincheck.outcome import path_without_query
+from mitm_pincheck.proxy import forge as forging
+from mitm_pincheck.proxy import internals, records
 from mitm_pincheck.scenario import HostSpec, Scenario
+from mitm_pincheck.verdicts.journal import Journal
+from mitm_pincheck.verdicts.kinds import KINDS
+from mitm_pincheck.verdicts.outcome import path_without_query
 
 logger = logging.getLogger("mitm_pincheck")
 
@@ -135,55 +133,14 @@ class PincheckAddon:
         self.forge: forging.Forge | None = None
         self.activity = asyncio.Event()  # set on every new connection to a host under test
         self.started = asyncio.Event()  # set once mitmproxy listens
-        self.standalone = scenario is None  # loaded as a script: runs its own phases
         self._tracked: dict[str, _Tracked] = {}
         self._pending: dict[str, tuple[str, HostSpec]] = {}  # client id -> host seen in ClientHello
         self._forging: dict[tuple[str, str], asyncio.Future] = {}
-        self._driver: asyncio.Task | None = None
-
-    # ---- options (script mode: mitmdump -s addons/pincheck.py --set pincheck_scenario=FILE)
-
-    def load(self, loader):
-        loader.add_option(
-            "pincheck_scenario", str, "", "mitm-pincheck: scenario file to run (YAML)."
-        )
-        loader.add_option(
-            "pincheck_out",
-            str,
-            "pincheck-out",
-            "mitm-pincheck: directory for journal.jsonl and the reports.",
-        )
-        loader.add_option(
-            "pincheck_keep_running",
-            bool,
-            False,
-            "mitm-pincheck: keep proxying (everything passed through) after the last phase "
-            "instead of shutting down.",
-        )
-
-    def configure(self, updated):
-        if "pincheck_scenario" in updated and self.standalone and ctx.options.pincheck_scenario:
-            from mitm_pincheck import scenario as scenario_mod
-
-            try:
-                self.scenario = scenario_mod.load(ctx.options.pincheck_scenario)
-            except InputError as e:
-                raise exceptions.OptionsError(str(e)) from None
-            if self.scenario.upstream_trust and not ctx.options.ssl_verify_upstream_trusted_ca:
-                from mitm_pincheck import runner
-
-                bundle_dir = Path(tempfile.mkdtemp(prefix="pincheck-"))
-                bundle = runner.upstream_bundle(self.scenario.upstream_trust, bundle_dir)
-                ctx.options.update(ssl_verify_upstream_trusted_ca=str(bundle))
 
     def running(self):
         if self.forge is None:
             self.forge = make_forge(Path(ctx.options.confdir).expanduser())
         self.started.set()
-        if self.standalone and self.scenario is not None and self._driver is None:
-            from mitm_pincheck import runner
-
-            self._driver = asyncio.ensure_future(runner.drive_standalone(self))
 
     # ---- phases (called by runner.py)
 
@@ -409,10 +366,6 @@ class PincheckAddon:
             if tracked.observer is not None:
                 self._observed(tracked, tracked.observer.end())
             self._emit("closed", id=tracked.id, by=tracked.closed_by or "client")
-
-    def done(self):
-        if self._driver is not None and not self._driver.done():
-            self._driver.cancel()
 
     # ---- helpers
 

@@ -1,0 +1,1 @@
+"""The device side: the proxy CA and its files, and adb."""

@@ -1,0 +1,1 @@
+"""SPKI pins, pinning-configuration audits, and (later) app packages."""

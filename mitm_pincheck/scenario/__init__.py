@@ -1,0 +1,23 @@
+"""Scenario files: YAML -> a typed `Scenario`, and the host names and patterns in them."""
+
+from mitm_pincheck.scenario.scenario import (
+    DEFAULT_SETTLE,
+    DEFAULT_TIMEOUT,
+    HOST_KEYS,
+    TOP_KEYS,
+    HostSpec,
+    Scenario,
+    load,
+    parse,
+)
+
+__all__ = [
+    "DEFAULT_SETTLE",
+    "DEFAULT_TIMEOUT",
+    "HOST_KEYS",
+    "TOP_KEYS",
+    "HostSpec",
+    "Scenario",
+    "load",
+    "parse",
+]

@@ -17,7 +17,7 @@ from mitm_pincheck.report.html import render_html
 from mitm_pincheck.report.junit import render_junit
 from mitm_pincheck.report.markdown import render_markdown
 
-FILES = ["report.json", "report.html", "junit.xml", "report.md"]
+FILES = ["report.json", "report.html", "junit.xml", "report.md", "report.sarif"]
 
 
 class Attributes(HTMLParser):

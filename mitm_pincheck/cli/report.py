@@ -16,7 +16,8 @@ def register(subparsers) -> None:
         "report",
         help="rebuild the reports from a run's journal (optionally against a baseline)",
         description=(
-            "Rebuild report.json, report.html, junit.xml and report.md from journal.jsonl alone. "
+            "Rebuild report.json, report.html, junit.xml, report.md and report.sarif from "
+            "journal.jsonl alone. "
             "With --baseline, report.json gains regressions (pass -> fail), fixes, newly "
             "inconclusive rows and hosts added or gone, and the exit code is 1 when there is any "
             "regression. A journal cut short by a crash is read up to its last complete line."

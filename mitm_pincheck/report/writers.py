@@ -16,6 +16,7 @@ from pathlib import Path
 from mitm_pincheck.report.html import render_html
 from mitm_pincheck.report.junit import render_junit
 from mitm_pincheck.report.markdown import render_markdown
+from mitm_pincheck.report.sarif import render_sarif
 
 
 def render_json(report: Mapping) -> str:
@@ -28,6 +29,7 @@ FORMATS: dict[str, Callable[[Mapping], str]] = {
     "report.html": render_html,
     "junit.xml": render_junit,
     "report.md": render_markdown,
+    "report.sarif": render_sarif,
 }
 
 
@@ -37,8 +39,8 @@ def render_all(report: Mapping) -> dict[str, str]:
 
 
 def write_all(report: Mapping, out_dir: Path) -> list[Path]:
-    """Write report.json, report.html, junit.xml and report.md into `out_dir` (created if
-    missing); return their paths."""
+    """Write report.json, report.html, junit.xml, report.md and report.sarif into `out_dir`
+    (created if missing); return their paths."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     rendered = render_all(report)

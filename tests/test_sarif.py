@@ -51,6 +51,20 @@ def test_the_log_is_valid_sarif_2_1_0_with_one_result_per_failing_row(make, vali
     assert result_rows(log) == failing(report)
 
 
+def test_a_merged_report_from_several_devices_is_valid_sarif(validator, tmp_path):
+    from mitm_pincheck.report import writers
+    from mitm_pincheck.report.merge import merge_runs
+
+    runs = []
+    for name in ("pixel-7", "emulator-5554"):
+        writers.write_all(sample_report(), tmp_path / name)
+        runs.append(str(tmp_path / name))
+    merged = merge_runs(runs)
+    log = build_sarif(merged)
+    assert errors(validator, log) == []
+    assert len(log["runs"][0]["results"]) == merged["summary"]["fail"]
+
+
 def test_the_validator_catches_a_broken_log(validator):
     """The schema check means something: a log missing what SARIF requires is refused."""
     log = build_sarif(sample_report())

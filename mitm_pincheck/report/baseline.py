@@ -24,19 +24,26 @@ _HOST_CHANGES = ("hosts_added", "hosts_gone")
 
 
 def compare(report: Mapping, baseline: Mapping) -> dict:
-    """Per (host, phase) present in both: pass → fail is a regression, fail → pass a fix,
-    anything → inconclusive is newly inconclusive. Hosts are added or gone by name.
+    """Per (host, phase, device) present in both: pass → fail is a regression, fail → pass a
+    fix, anything → inconclusive is newly inconclusive. Hosts are added or gone by name.
 
-    Each row change is `{host, phase, before, after}` (verdicts), in this report's order.
+    A report from several devices compared with a baseline from one device compares every
+    device's row with the baseline's row for that host and phase.
+    Each row change is `{host, phase, before, after}` (verdicts), plus `device` when the row has
+    one, in this report's order.
     """
     current = _verdicts(report, "report")
     before = _verdicts(baseline, "baseline")
     changes: dict[str, list] = {key: [] for key, _ in CHANGE_KEYS}
-    for (host, phase), after in current.items():
-        if (host, phase) not in before:
+    for (host, phase, device), after in current.items():
+        was = before.get((host, phase, device))
+        if was is None and device is not None:
+            was = before.get((host, phase, None))
+        if was is None:
             continue
-        was = before[(host, phase)]
         change = {"host": host, "phase": phase, "before": was, "after": after}
+        if device is not None:
+            change["device"] = device
         if was == "pass" and after == "fail":
             changes["regressions"].append(change)
         elif was == "fail" and after == "pass":
@@ -84,26 +91,33 @@ def has_changes(changes: Mapping | None) -> bool:
     return bool(changes) and any(changes.get(key) for key, _ in CHANGE_KEYS)
 
 
-def change_index(report: Mapping) -> dict[tuple[str, str], tuple[str, dict]]:
-    """(host, phase) -> (change key, change) for row changes, so a cell can say "was pass"."""
-    index: dict[tuple[str, str], tuple[str, dict]] = {}
+def change_index(report: Mapping) -> dict[tuple, tuple[str, dict]]:
+    """(host, phase, device) -> (change key, change) for row changes, so a cell can say "was
+    pass". Look rows up with `change_key(row)`; device is None for a one-device report."""
+    index: dict[tuple, tuple[str, dict]] = {}
     for key in _ROW_CHANGES:
         for change in report.get(key) or []:
-            index[(change.get("host"), change.get("phase"))] = (key, change)
+            index[change_key(change)] = (key, change)
     return index
 
 
-def _verdicts(report: Mapping, what: str) -> dict[tuple[str, str], str]:
+def change_key(row: Mapping) -> tuple:
+    """The key of a row (or of a change) in `change_index`."""
+    return (row.get("host"), row.get("phase"), row.get("device") or None)
+
+
+def _verdicts(report: Mapping, what: str) -> dict[tuple[str, str, str | None], str]:
     results = report.get("results") if isinstance(report, Mapping) else None
     if not isinstance(results, list):
         raise InputError(f"{what}: not a mitm-pincheck report.json (no `results` list)")
-    verdicts: dict[tuple[str, str], str] = {}
+    verdicts: dict[tuple[str, str, str | None], str] = {}
     for i, row in enumerate(results):
         if not isinstance(row, Mapping) or not all(k in row for k in ("host", "phase", "verdict")):
             raise InputError(f"{what}: results[{i}] lacks host, phase or verdict")
-        verdicts[(str(row["host"]), str(row["phase"]))] = str(row["verdict"])
+        device = str(row["device"]) if row.get("device") else None
+        verdicts[(str(row["host"]), str(row["phase"]), device)] = str(row["verdict"])
     return verdicts
 
 
-def _hosts(verdicts: Mapping[tuple[str, str], str]) -> list[str]:
-    return list(dict.fromkeys(host for host, _ in verdicts))
+def _hosts(verdicts: Mapping[tuple[str, str, str | None], str]) -> list[str]:
+    return list(dict.fromkeys(host for host, _, _ in verdicts))

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from html import escape
 
-from mitm_pincheck.report import baseline, standards
+from mitm_pincheck.report import baseline, devices, standards
 from mitm_pincheck.verdicts.kinds import KINDS
 
 _VERDICT_LABEL = {"pass": "✓ PASS", "fail": "✗ FAIL", "inconclusive": "? INCONCLUSIVE"}
@@ -44,6 +44,7 @@ def render_html(report: Mapping) -> str:
         "<body>",
         _header(report, status_class, status),
         _changes(report),
+        _disagreements(report),
         _matrix(report),
         _problems(report),
         _standards(report),
@@ -74,6 +75,7 @@ def _header(report: Mapping, status_class: str, status: str) -> str:
         ("Tool", f"{tool.get('name', 'mitm-pincheck')} {tool.get('version', '?')}"),
         ("mitmproxy", tool.get("mitmproxy")),
         ("CA trust proven", _yes_no(report.get("ca_trust_proven"))),
+        ("Devices", _device_list(report)),
     ]
     meta = "".join(
         f"<div><dt>{_e(k)}</dt><dd>{_e(v)}</dd></div>" for k, v in facts if v is not None
@@ -109,7 +111,7 @@ def _changes(report: Mapping) -> str:
         return ""
     about = report.get("baseline") or {}
     since = f" (baseline started {_e(about['started'])})" if about.get("started") else ""
-    cells = {(r.get("host"), r.get("phase")): (i, r) for i, r in enumerate(report["results"])}
+    cells = {baseline.change_key(r): (i, r) for i, r in enumerate(report["results"])}
     out = [f'<section id="changes"><h2>Changes since the baseline{since}</h2>']
     if not baseline.has_changes(changes):
         out.append("<p>No verdict changed.</p></section>")
@@ -124,8 +126,10 @@ def _changes(report: Mapping) -> str:
             continue
         rows = []
         for c in items:
-            i, row = cells.get((c.get("host"), c.get("phase")), (None, {}))
+            i, row = cells.get(baseline.change_key(c), (None, {}))
             host = _e(c.get("host"))
+            if c.get("device"):
+                host += f' <span class="sub inline">on {_e(c["device"])}</span>'
             if i is not None:
                 host = f'<a href="#c-{i}">{host}</a>'
             rows.append(
@@ -147,9 +151,11 @@ def _matrix(report: Mapping) -> str:
     results = report.get("results") or []
     phases = _phase_order(report)
     hosts = _host_order(report)
-    cells = {(r.get("host"), r.get("phase")): (i, r) for i, r in enumerate(results)}
+    cells = {devices.row_key(r): (i, r) for i, r in enumerate(results)}
     changes = baseline.change_index(report)
     platform = standards.platform_of(report)
+    grouped = devices.has_devices(report)
+    disagree = {(d["host"], d["phase"]) for d in devices.disagreements(report)}
 
     head = "".join(
         f'<th scope="col" title="{_e(KINDS[p].presents if p in KINDS else p)}">'
@@ -157,25 +163,43 @@ def _matrix(report: Mapping) -> str:
         for p in phases
     )
     body = []
-    for host in hosts:
-        row_cells = [cells.get((host, p)) for p in phases]
-        problem = any(c and c[1].get("verdict") != "pass" for c in row_cells)
-        tds = "".join(
-            _cell(c[0], c[1], changes.get((host, c[1].get("phase"))), platform)
-            if c
-            else '<td class="cell v-none"><span class="label">—</span> '
-            '<span class="outcome">no result</span></td>'
-            for c in row_cells
-        )
-        body.append(
-            f'<tr data-host="{_e(host)}"{" class=problem" if problem else ""}>'
-            f'<th scope="row">{_host_label(host, row_cells)}</th>{tds}</tr>'
-        )
+    for device in devices.device_order(report) if grouped else [None]:
+        if grouped:
+            mine = devices.rows_of(report, device)
+            body.append(
+                f'</tbody><tbody class="device" data-device="{_e(device)}">'
+                f'<tr class="device-head"><th scope="rowgroup" colspan="{len(phases) + 1}">'
+                f"{_e(device)} {_phase_counts(mine, None)}</th></tr>"
+            )
+        for host in hosts:
+            row_cells = [cells.get((host, p, device)) for p in phases]
+            if grouped and not any(row_cells):
+                continue
+            problem = any(c and c[1].get("verdict") != "pass" for c in row_cells)
+            tds = "".join(
+                _cell(
+                    c[0],
+                    c[1],
+                    changes.get(baseline.change_key(c[1])),
+                    platform,
+                    (host, c[1].get("phase")) in disagree,
+                )
+                if c
+                else '<td class="cell v-none"><span class="label">—</span> '
+                '<span class="outcome">no result</span></td>'
+                for c in row_cells
+            )
+            body.append(
+                f'<tr data-host="{_e(host)}"{" class=problem" if problem else ""}>'
+                f'<th scope="row">{_host_label(host, row_cells)}</th>{tds}</tr>'
+            )
+    table_body = "".join(body).removeprefix("</tbody>")
     legend = " ".join(
         f'<span class="cell-tag v-{v}">{_e(label)}</span>' for v, label in _VERDICT_LABEL.items()
     )
+    title = "Hosts × phases, by device" if grouped else "Hosts × phases"
     return (
-        '<section id="results"><h2>Hosts × phases</h2>'
+        f'<section id="results"><h2>{title}</h2>'
         f'<p class="legend">{legend} <span class="hint">Click a cell, or focus it and press '
         "Enter, for its reason and evidence.</span></p>"
         '<div class="controls" id="controls" hidden>'
@@ -186,16 +210,50 @@ def _matrix(report: Mapping) -> str:
         '<button type="button" id="collapse">Collapse all</button> '
         '<span id="shown" aria-live="polite"></span></div>'
         f'<table class="matrix" id="matrix"><thead><tr><th scope="col">host</th>{head}</tr>'
-        f"</thead><tbody>{''.join(body)}</tbody></table>"
+        f"</thead><tbody>{table_body}</tbody></table>"
         f"{_phase_legend(phases)}</section>"
     )
 
 
-def _cell(index: int, row: Mapping, change, platform: str | None) -> str:
+def _disagreements(report: Mapping) -> str:
+    """Where devices disagree, first: the same build passing on one device and failing on
+    another is the first thing to look at."""
+    if not devices.has_devices(report):
+        return ""
+    found = devices.disagreements(report)
+    order = devices.device_order(report)
+    if not found:
+        return (
+            '<section id="disagreements"><h2>Where devices disagree</h2>'
+            f"<p>Nowhere: every host and phase has the same verdict on all {len(order)} "
+            "devices that ran it.</p></section>"
+        )
+    index = {devices.row_key(r): i for i, r in enumerate(report.get("results") or [])}
+    body = []
+    for d in found:
+        tags = " ".join(
+            f'<a href="#c-{index.get((d["host"], d["phase"], device))}">'
+            f"{_verdict_tag(verdict)}</a> {_e(device)}"
+            for device, verdict in d["verdicts"].items()
+        )
+        body.append(
+            f"<tr><td>{_e(d['host'])}</td><td><code>{_e(d['phase'])}</code></td>"
+            f'<td class="verdicts">{tags}</td></tr>'
+        )
+    return (
+        f'<section id="disagreements"><h2>Where devices disagree: {len(found)}</h2>'
+        '<table class="list"><thead><tr><th>host</th><th>phase</th><th>verdict per device</th>'
+        f"</tr></thead><tbody>{''.join(body)}</tbody></table></section>"
+    )
+
+
+def _cell(index: int, row: Mapping, change, platform: str | None, disagree: bool = False) -> str:
     verdict = row.get("verdict")
     note = ""
     if change is not None:
         note = f'<span class="change">{_e(_CHANGE_NOTE[change[0]].format(**change[1]))}</span>'
+    if disagree:
+        note += '<span class="change">devices disagree</span>'
     return (
         f'<td class="cell v-{_e(verdict)}" id="c-{index}" data-verdict="{_e(verdict)}">'
         f'<details><summary><span class="label">{_e(_VERDICT_LABEL.get(verdict, verdict))}'
@@ -214,6 +272,11 @@ def _detail(row: Mapping, platform: str | None) -> str:
         ("outcome", _e(row.get("outcome"))),
         ("connections", _e(row.get("connections", 0))),
     ]
+    if row.get("device"):
+        facts.insert(2, ("device", _e(row["device"])))
+    proof = evidence.get("proof")
+    if isinstance(proof, Mapping) and proof.get("source"):
+        facts.append(("proof of CA trust", _e(proof["source"])))
     outcomes = evidence.get("outcomes") or {}
     if len(outcomes) > 1:  # one kind of outcome is already said by `outcome`
         facts.append(("by connection", _e(", ".join(f"{k} ×{n}" for k, n in outcomes.items()))))
@@ -270,17 +333,20 @@ def _problems(report: Mapping) -> str:
             "<p>None: every host did what the scenario expected.</p></section>"
         )
     rows.sort(key=lambda ir: ir[1].get("verdict") != "fail")
+    grouped = devices.has_devices(report)
     body = "".join(
         f"<tr><td>{_verdict_tag(r.get('verdict'))}</td>"
         f'<td><a href="#c-{i}">{_e(r.get("host"))}</a></td><td><code>{_e(r.get("phase"))}'
-        f"</code></td><td>{_e(r.get('expected'))}</td><td>{_e(r.get('outcome'))}</td>"
+        "</code></td>" + (f"<td>{_e(r.get('device'))}</td>" if grouped else "") + ""
+        f"<td>{_e(r.get('expected'))}</td><td>{_e(r.get('outcome'))}</td>"
         f"<td>{_e(r.get('reason'))}</td></tr>"
         for i, r in rows
     )
+    device_th = "<th>device</th>" if grouped else ""
     return (
         '<section id="problems"><h2>Failing and inconclusive</h2>'
         '<table class="list"><thead><tr><th>verdict</th><th>host</th><th>phase</th>'
-        "<th>expected</th><th>outcome</th><th>reason</th></tr></thead>"
+        f"{device_th}<th>expected</th><th>outcome</th><th>reason</th></tr></thead>"
         f"<tbody>{body}</tbody></table></section>"
     )
 
@@ -364,8 +430,9 @@ def _host_label(host: str, row_cells: list) -> str:
     return f'<span class="host">{_e(host)}</span>{small}'
 
 
-def _phase_counts(results: list, phase: str) -> str:
-    rows = [r for r in results if r.get("phase") == phase]
+def _phase_counts(results: list, phase: str | None) -> str:
+    """What did not pass in `phase` (every phase when None)."""
+    rows = [r for r in results if phase is None or r.get("phase") == phase]
     bad = [
         f"{n} {v}"
         for v in ("fail", "inconclusive")
@@ -385,6 +452,14 @@ def _phase_legend(phases: list[str]) -> str:
 def _verdict_tag(verdict) -> str:
     label = _VERDICT_LABEL.get(verdict, verdict or "—")
     return f'<span class="cell-tag v-{_e(verdict)}">{_e(label)}</span>'
+
+
+def _device_list(report: Mapping) -> str | None:
+    order = devices.device_order(report)
+    if not order:
+        return None
+    shown = ", ".join(order[:8])
+    return f"{len(order)}: {shown}" + (f" and {len(order) - 8} more" if len(order) > 8 else "")
 
 
 def _yes_no(value) -> str | None:
@@ -467,6 +542,9 @@ table { border-collapse: separate; border-spacing: 0; }
 .list th, .list td { border-bottom: 1px solid var(--line); padding: .2rem .6rem; text-align: left;
   vertical-align: top; }
 .list th { background: #f6f8fa; }
+.matrix tr.device-head th { background: #eef1f4; font-weight: 700; padding-top: .5rem;
+  position: static; }
+.verdicts a { text-decoration: none; margin-right: .2rem; }
 .phases { color: var(--muted); font-size: .85rem; padding-left: 1.2rem; }
 footer { margin-top: 2rem; color: var(--muted); font-size: .8rem; }
 tr[hidden] { display: none; }
@@ -498,7 +576,7 @@ tr[hidden] { display: none; }
 
 _SCRIPT = """
 (function () {
-  var rows = Array.prototype.slice.call(document.querySelectorAll('#matrix tbody tr'));
+  var rows = Array.prototype.slice.call(document.querySelectorAll('#matrix tbody tr[data-host]'));
   var details = Array.prototype.slice.call(document.querySelectorAll('details'));
   var filter = document.getElementById('filter');
   var only = document.getElementById('only-problems');

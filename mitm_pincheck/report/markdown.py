@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from mitm_pincheck.report import baseline, standards
+from mitm_pincheck.report import baseline, devices, standards
 
 _VERDICT_LABEL = {"pass": "✅ PASS", "fail": "❌ FAIL", "inconclusive": "⚠️ INCONCLUSIVE"}
 _STATUS = {0: "PASS", 1: "FAIL", 3: "INCONCLUSIVE"}
@@ -48,12 +48,16 @@ def render_markdown(report: Mapping) -> str:
     if tool.get("mitmproxy"):
         versions += f", mitmproxy {tool['mitmproxy']}"
     facts.append(_text(versions))
+    if devices.has_devices(report):
+        order = devices.device_order(report)
+        facts.append(f"{len(order)} devices: " + ", ".join(_text(d) for d in order))
     out.append(" · ".join(facts))
     if report.get("interrupted"):
         out += ["", "**The run was interrupted**: phases that did not finish are inconclusive."]
     out.append("")
 
     out += _baseline_section(report)
+    out += _disagreements(report)
     out += _problem_rows(report)
     out += _standards_line(report)
 
@@ -74,7 +78,7 @@ def _baseline_section(report: Mapping) -> list[str]:
     out = [f"## Changes since the baseline{since}", ""]
     if not baseline.has_changes(changes):
         return out + ["No verdict changed.", ""]
-    reasons = {(r.get("host"), r.get("phase")): r.get("reason") for r in report["results"]}
+    reasons = {baseline.change_key(r): r.get("reason") for r in report["results"]}
     for key, heading in baseline.CHANGE_KEYS:
         items = changes[key]
         if not items:
@@ -86,8 +90,9 @@ def _baseline_section(report: Mapping) -> list[str]:
         out += [f"### {heading}", "", "| host | phase | before | after | reason |"]
         out.append("| --- | --- | --- | --- | --- |")
         for c in items:
-            reason = reasons.get((c.get("host"), c.get("phase"))) or ""
-            cells = [c.get("host"), c.get("phase"), c.get("before"), c.get("after"), reason]
+            reason = reasons.get(baseline.change_key(c)) or ""
+            host = f"{c.get('host')} on {c['device']}" if c.get("device") else c.get("host")
+            cells = [host, c.get("phase"), c.get("before"), c.get("after"), reason]
             out.append(_row(cells))
         out.append("")
     return out
@@ -99,13 +104,42 @@ def _problem_rows(report: Mapping) -> list[str]:
         return ["Every host did what its scenario expected.", ""]
     # Fails first; within a verdict, the report's order (phase, then host).
     rows.sort(key=lambda r: r.get("verdict") != "fail")
+    grouped = devices.has_devices(report)
     out = ["## Failing and inconclusive", ""]
-    out.append("| verdict | host | phase | expected | outcome | reason |")
-    out.append("| --- | --- | --- | --- | --- | --- |")
+    if grouped:
+        out.append("| verdict | host | phase | device | expected | outcome | reason |")
+        out.append("| --- | --- | --- | --- | --- | --- | --- |")
+    else:
+        out.append("| verdict | host | phase | expected | outcome | reason |")
+        out.append("| --- | --- | --- | --- | --- | --- |")
     for r in rows:
         label = _VERDICT_LABEL.get(r.get("verdict"), str(r.get("verdict")))
-        cells = [r.get("host"), r.get("phase"), r.get("expected"), r.get("outcome")]
+        cells = [r.get("host"), r.get("phase")]
+        cells += [r.get("device")] if grouped else []
+        cells += [r.get("expected"), r.get("outcome")]
         out.append(f"| {label} " + _row(cells + [_reason(r)]))
+    out.append("")
+    return out
+
+
+def _disagreements(report: Mapping) -> list[str]:
+    if not devices.has_devices(report):
+        return []
+    found = devices.disagreements(report)
+    if not found:
+        return [
+            "## Where devices disagree",
+            "",
+            "Nowhere: every device gave the same verdicts.",
+            "",
+        ]
+    out = [f"## Where devices disagree: {len(found)}", "", "| host | phase | verdict per device |"]
+    out.append("| --- | --- | --- |")
+    for d in found:
+        per = ", ".join(
+            f"{_text(device)} {_VERDICT_LABEL.get(v, v)}" for device, v in d["verdicts"].items()
+        )
+        out.append(f"| {_text(d['host'])} | {_text(d['phase'])} | {per} |")
     out.append("")
     return out
 

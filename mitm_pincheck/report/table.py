@@ -9,6 +9,8 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Mapping
 
+from mitm_pincheck.report import devices
+
 _VERDICT_WORD = {"pass": "PASS", "fail": "FAIL", "inconclusive": "??"}
 _OUTCOME_SHORT = {
     "accepted": "accepted",
@@ -29,15 +31,19 @@ def render_table(report: Mapping, color: bool = False, width: int | None = None)
     if not results:
         return "No results: the scenario has no hosts or no phases.\n"
     phases = _dedupe(r["phase"] for r in results)
-    hosts = _dedupe(r["host"] for r in results)
-    cells = {(r["host"], r["phase"]): r for r in results}
-
-    # Too wide: first drop the outcome words from the cells, then shorten host names.
-    lines = _grid(hosts, phases, cells, color, None, compact=False)
-    if width is not None and _visible_width(lines) > width:
-        lines = _grid(hosts, phases, cells, color, None, compact=True)
-    if width is not None and _visible_width(lines) > width:
-        lines = _grid(hosts, phases, cells, color, width, compact=True)
+    grouped = devices.has_devices(report)
+    lines: list[str] = []
+    # A report from several devices: one grid per device, under its name.
+    for device in devices.device_order(report) if grouped else [None]:
+        mine = [r for r in results if r.get("device") == device] if grouped else results
+        if grouped:
+            lines += ([""] if lines else []) + [f"device {device}:"]
+        lines += _fitted(mine, phases, color, width)
+    if grouped and (split := devices.disagreements(report)):
+        lines += ["", f"devices disagree on {len(split)}:"]
+        for d in split:
+            per = ", ".join(f"{dev} {_VERDICT_WORD.get(v, v)}" for dev, v in d["verdicts"].items())
+            lines += _wrap(f"  {d['host']} ({d['phase']}): {per}", width, "    ")
 
     out = [*lines, "", _summary_line(report, results)]
     failing = [r for r in results if r.get("verdict") != "pass"]
@@ -46,6 +52,18 @@ def render_table(report: Mapping, color: bool = False, width: int | None = None)
         for r in failing:
             out.extend(_reason_lines(r, color, width))
     return "\n".join(out) + "\n"
+
+
+def _fitted(results: list, phases: list[str], color: bool, width: int | None) -> list[str]:
+    hosts = _dedupe(r["host"] for r in results)
+    cells = {(r["host"], r["phase"]): r for r in results}
+    # Too wide: first drop the outcome words from the cells, then shorten host names.
+    lines = _grid(hosts, phases, cells, color, None, compact=False)
+    if width is not None and _visible_width(lines) > width:
+        lines = _grid(hosts, phases, cells, color, None, compact=True)
+    if width is not None and _visible_width(lines) > width:
+        lines = _grid(hosts, phases, cells, color, width, compact=True)
+    return lines
 
 
 def render_hints(report: Mapping, width: int | None = None) -> str:
@@ -124,7 +142,8 @@ def _summary_line(report: Mapping, results: list[Mapping]) -> str:
 def _reason_lines(r: Mapping, color: bool, width: int | None) -> list[str]:
     verdict = r.get("verdict")
     word = _VERDICT_WORD.get(verdict, str(verdict)).ljust(4)
-    text = f"{r['host']} ({r['phase']}): {r.get('reason', '')}"
+    where = f" on {r['device']}" if r.get("device") else ""
+    text = f"{r['host']} ({r['phase']}){where}: {r.get('reason', '')}"
     indent = " " * (len(word) + 1)
     wrapped = _wrap(text, width - len(indent) if width else None, "")
     first = f"{_paint(word, verdict, color)} {wrapped[0]}"

@@ -169,13 +169,15 @@ def handle_merge(args: argparse.Namespace) -> int:
     from mitm_pincheck.report import baseline, devices, merge, writers
 
     base = load_baseline(args.baseline) if args.baseline else None
-    report = merge.merge_runs(args.runs, args.label)  # every run read before anything is written
-    if base is not None:
-        report = baseline.apply_baseline(report, base)
-    rendered = writers.render_all(report)
-    out = prepare_out_dir(args.out)
-    for name, text in rendered.items():
-        writers.write_atomic(out / name, text)
+    gc.disable()  # hundreds of runs of fresh dicts that never form cycles: collecting only costs
+    try:
+        report = merge.merge_runs(args.runs, args.label)  # every run read before writing
+        if base is not None:
+            report = baseline.apply_baseline(report, base)
+        out = prepare_out_dir(args.out)
+        writers.write_all(report, out)
+    finally:
+        gc.enable()
 
     summary = report["summary"]
     print(

@@ -43,6 +43,16 @@ def rows_of(report: Mapping, device: str | None) -> list[Mapping]:
     return [r for r in report.get("results") or () if r.get("device") == device]
 
 
+def by_device(report: Mapping) -> dict[str, list[Mapping]]:
+    """Device label -> its rows (report order), devices in the report's device order: one pass,
+    so a merge of hundreds of runs does not scan every row once per device."""
+    groups: dict[str, list[Mapping]] = {label: [] for label in device_order(report)}
+    for row in report.get("results") or ():
+        if row.get("device"):
+            groups.setdefault(str(row["device"]), []).append(row)
+    return groups
+
+
 def disagreements(report: Mapping) -> list[dict]:
     """(host, phase) pairs seen on two devices or more whose verdicts differ, in report order:
     `{host, phase, verdicts: {device: verdict}}`, devices in the report's device order."""

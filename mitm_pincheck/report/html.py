@@ -9,12 +9,13 @@ every cell still opens with a click or the keyboard because cells are <details>.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from html import escape
 
 from mitm_pincheck.report import baseline, devices, standards
 from mitm_pincheck.verdicts.kinds import KINDS
 
+BRIEF_PASSES_OVER = 10_000  # rows; above, passing cells carry no evidence (the page stays usable)
 _VERDICT_LABEL = {"pass": "✓ PASS", "fail": "✗ FAIL", "inconclusive": "? INCONCLUSIVE"}
 _STATUS = {0: ("pass", "PASS"), 1: ("fail", "FAIL"), 3: ("inconclusive", "INCONCLUSIVE")}
 _CHANGE_NOTE = {
@@ -25,6 +26,12 @@ _CHANGE_NOTE = {
 
 
 def render_html(report: Mapping) -> str:
+    return "".join(iter_html(report))
+
+
+def iter_html(report: Mapping) -> Iterator[str]:
+    """The page in pieces, for writing without holding it whole (a merge of hundreds of runs
+    makes a page of tens of megabytes)."""
     scenario = report.get("scenario") or {}
     status_class, status = _STATUS.get(report.get("exit_code"), ("inconclusive", "UNKNOWN"))
     title = f"Pinning check: {scenario.get('name') or 'scenario'}: {status}"
@@ -45,7 +52,7 @@ def render_html(report: Mapping) -> str:
         _header(report, status_class, status),
         _changes(report),
         _disagreements(report),
-        _matrix(report),
+        _matrix,
         _problems(report),
         _standards(report),
         _hints(report),
@@ -54,7 +61,12 @@ def render_html(report: Mapping) -> str:
         "</body>",
         "</html>",
     ]
-    return "\n".join(p for p in parts if p) + "\n"
+    for part in parts:
+        if part is _matrix:
+            yield from _matrix(report)
+            yield "\n"
+        elif part:
+            yield part + "\n"
 
 
 def _header(report: Mapping, status_class: str, status: str) -> str:
@@ -147,7 +159,7 @@ def _changes(report: Mapping) -> str:
     return "".join(out)
 
 
-def _matrix(report: Mapping) -> str:
+def _matrix(report: Mapping) -> Iterator[str]:
     results = report.get("results") or []
     phases = _phase_order(report)
     hosts = _host_order(report)
@@ -156,18 +168,44 @@ def _matrix(report: Mapping) -> str:
     platform = standards.platform_of(report)
     grouped = devices.has_devices(report)
     disagree = {(d["host"], d["phase"]) for d in devices.disagreements(report)}
+    brief = len(results) > BRIEF_PASSES_OVER
 
     head = "".join(
         f'<th scope="col" title="{_e(KINDS[p].presents if p in KINDS else p)}">'
         f"<code>{_e(p)}</code>{_phase_counts(results, p)}</th>"
         for p in phases
     )
-    body = []
-    for device in devices.device_order(report) if grouped else [None]:
+    legend = " ".join(
+        f'<span class="cell-tag v-{v}">{_e(label)}</span>' for v, label in _VERDICT_LABEL.items()
+    )
+    title = "Hosts × phases, by device" if grouped else "Hosts × phases"
+    yield (
+        f'<section id="results"><h2>{title}</h2>'
+        f'<p class="legend">{legend} <span class="hint">Click a cell, or focus it and press '
+        "Enter, for its reason and evidence.</span></p>"
+        '<div class="controls" id="controls" hidden>'
+        '<label>Filter hosts <input type="search" id="filter" autocomplete="off"></label> '
+        '<label><input type="checkbox" id="only-problems"> only hosts with a fail or '
+        "inconclusive</label> "
+        '<button type="button" id="expand">Expand all</button> '
+        '<button type="button" id="collapse">Collapse all</button> '
+        '<span id="shown" aria-live="polite"></span></div>'
+    )
+    if brief:
+        yield (
+            f'<p class="hint">{len(results)} checks: a passing cell shows its reason when '
+            "pointed at; its evidence is in report.json.</p>"
+        )
+    yield (
+        f'<table class="matrix" id="matrix"><thead><tr><th scope="col">host</th>{head}</tr></thead>'
+    )
+    if not grouped:
+        yield "<tbody>"
+    groups = devices.by_device(report) if grouped else {None: results}
+    for device, mine in groups.items():
         if grouped:
-            mine = devices.rows_of(report, device)
-            body.append(
-                f'</tbody><tbody class="device" data-device="{_e(device)}">'
+            yield (
+                f'<tbody class="device" data-device="{_e(device)}">'
                 f'<tr class="device-head"><th scope="rowgroup" colspan="{len(phases) + 1}">'
                 f"{_e(device)} {_phase_counts(mine, None)}</th></tr>"
             )
@@ -183,36 +221,22 @@ def _matrix(report: Mapping) -> str:
                     changes.get(baseline.change_key(c[1])),
                     platform,
                     (host, c[1].get("phase")) in disagree,
+                    brief,
                 )
                 if c
                 else '<td class="cell v-none"><span class="label">—</span> '
                 '<span class="outcome">no result</span></td>'
                 for c in row_cells
             )
-            body.append(
+            yield (
                 f'<tr data-host="{_e(host)}"{" class=problem" if problem else ""}>'
                 f'<th scope="row">{_host_label(host, row_cells)}</th>{tds}</tr>'
             )
-    table_body = "".join(body).removeprefix("</tbody>")
-    legend = " ".join(
-        f'<span class="cell-tag v-{v}">{_e(label)}</span>' for v, label in _VERDICT_LABEL.items()
-    )
-    title = "Hosts × phases, by device" if grouped else "Hosts × phases"
-    return (
-        f'<section id="results"><h2>{title}</h2>'
-        f'<p class="legend">{legend} <span class="hint">Click a cell, or focus it and press '
-        "Enter, for its reason and evidence.</span></p>"
-        '<div class="controls" id="controls" hidden>'
-        '<label>Filter hosts <input type="search" id="filter" autocomplete="off"></label> '
-        '<label><input type="checkbox" id="only-problems"> only hosts with a fail or '
-        "inconclusive</label> "
-        '<button type="button" id="expand">Expand all</button> '
-        '<button type="button" id="collapse">Collapse all</button> '
-        '<span id="shown" aria-live="polite"></span></div>'
-        f'<table class="matrix" id="matrix"><thead><tr><th scope="col">host</th>{head}</tr>'
-        f"</thead><tbody>{table_body}</tbody></table>"
-        f"{_phase_legend(phases)}</section>"
-    )
+        if grouped:
+            yield "</tbody>"
+    if not grouped:
+        yield "</tbody>"
+    yield f"</table>{_phase_legend(phases)}</section>"
 
 
 def _disagreements(report: Mapping) -> str:
@@ -247,13 +271,28 @@ def _disagreements(report: Mapping) -> str:
     )
 
 
-def _cell(index: int, row: Mapping, change, platform: str | None, disagree: bool = False) -> str:
+def _cell(
+    index: int,
+    row: Mapping,
+    change,
+    platform: str | None,
+    disagree: bool = False,
+    brief: bool = False,
+) -> str:
+    """A matrix cell; `brief`: a passing cell of a very big report (a merge of hundreds of runs)
+    keeps its reason as a tooltip and leaves the evidence to report.json."""
     verdict = row.get("verdict")
     note = ""
     if change is not None:
         note = f'<span class="change">{_e(_CHANGE_NOTE[change[0]].format(**change[1]))}</span>'
     if disagree:
         note += '<span class="change">devices disagree</span>'
+    if brief and verdict == "pass" and change is None:
+        return (
+            f'<td class="cell v-pass" id="c-{index}" data-verdict="pass" '
+            f'title="{_e(row.get("reason"))}"><span class="label">{_VERDICT_LABEL["pass"]}</span> '
+            f'<span class="outcome">{_e(row.get("outcome"))}</span>{note}</td>'
+        )
     return (
         f'<td class="cell v-{_e(verdict)}" id="c-{index}" data-verdict="{_e(verdict)}">'
         f'<details><summary><span class="label">{_e(_VERDICT_LABEL.get(verdict, verdict))}'
@@ -480,7 +519,8 @@ def _duration(seconds) -> str | None:
 def _e(value) -> str:
     text = "" if value is None else str(value)
     # Control characters are not markup, but they have no business in a page either.
-    text = "".join(ch if ch.isprintable() or ch in "\t\n" else "\ufffd" for ch in text)
+    if not text.isprintable():  # the rare case: a merge of many runs escapes millions of values
+        text = "".join(ch if ch.isprintable() or ch in "\t\n" else "\ufffd" for ch in text)
     return escape(text, quote=True)
 
 

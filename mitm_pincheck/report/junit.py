@@ -12,6 +12,7 @@ device in the classname (`pincheck.<device>.<phase>`), so each device's row keep
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 
@@ -145,7 +146,7 @@ def _suites(report: Mapping) -> dict[str, list]:
     """Suite name -> rows: one suite per device when the report has devices, else per phase."""
     results = report.get("results") or []
     if devices.has_devices(report):
-        return {d: devices.rows_of(report, d) for d in devices.device_order(report)}
+        return devices.by_device(report)
     phases: dict[str, list] = {}
     for row in results:
         phases.setdefault(str(row.get("phase")), []).append(row)
@@ -161,12 +162,8 @@ def _seconds(value) -> str:
 
 def _clean(text: str) -> str:
     """XML 1.0 can't carry most control characters even escaped; a hostile SNI could hold them."""
-    return "".join(
-        ch
-        if ch in "\t\n\r"
-        or (0x20 <= ord(ch) < 0xD800)
-        or (0xE000 <= ord(ch) <= 0xFFFD)
-        or 0x10000 <= ord(ch) <= 0x10FFFF
-        else "\ufffd"
-        for ch in text
-    )
+    return _NOT_XML.sub("\ufffd", text)
+
+
+# Everything outside XML 1.0's Char production (lone surrogates included).
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")

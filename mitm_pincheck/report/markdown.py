@@ -17,6 +17,7 @@ _STATUS = {0: "PASS", 1: "FAIL", 3: "INCONCLUSIVE"}
 # markup mid-line (emphasis, code, links, HTML, entities), plus `|` which would split a cell.
 # Line-start markup (#, -, +) can't occur: every value sits after a prefix or inside a cell.
 _MARKUP = set("\\`*_[]<>&|~")
+_ESCAPES = str.maketrans({ch: "\\" + ch for ch in _MARKUP})
 
 
 def render_markdown(report: Mapping) -> str:
@@ -171,6 +172,8 @@ def _row(cells: list) -> str:
 def _text(value) -> str:
     """One line of plain text, safe anywhere in Markdown including a table cell."""
     text = " ".join(str(value).split())
+    if text.isprintable():
+        return text.translate(_ESCAPES)
     return "".join(
         "\\" + ch if ch in _MARKUP else ch if ch.isprintable() else "\ufffd" for ch in text
     )

@@ -30,6 +30,7 @@ SCHEMA_URI = (
 VERSION = "2.1.0"
 INFORMATION_URI = "https://mas.owasp.org/MASVS/controls/MASVS-NETWORK-2/"
 FINGERPRINT = "pincheckRow/v1"
+COMPACT_OVER = 2_000  # results
 
 # GitHub ranks security alerts by `security-severity` (CVSS-like, 0-10) in the rule properties.
 # Accepting the proxy CA's valid chain means no pinning: an attacker still needs a CA the device
@@ -41,7 +42,11 @@ _NO_PIN_KINDS = frozenset({"valid-ca", "pinned-key", "backup-key"})
 
 
 def render_sarif(report: Mapping) -> str:
-    return json.dumps(build_sarif(report), indent=2, ensure_ascii=False) + "\n"
+    log = build_sarif(report)
+    # Indenting is done by json's pure-Python encoder: a log of thousands of results (a merge
+    # of many runs) is written compact, by the C encoder, instead.
+    indent = 2 if len(log["runs"][0]["results"]) <= COMPACT_OVER else None
+    return json.dumps(log, indent=indent, ensure_ascii=False) + "\n"
 
 
 def build_sarif(report: Mapping) -> dict:
@@ -280,4 +285,6 @@ def _slug(value) -> str:
 def _safe(value) -> str:
     """One line of text with no control characters: hosts come from the network."""
     text = "" if value is None else str(value)
+    if text.isprintable():
+        return text
     return "".join(ch if ch.isprintable() else "\ufffd" for ch in text)

@@ -34,8 +34,7 @@ def render_table(report: Mapping, color: bool = False, width: int | None = None)
     grouped = devices.has_devices(report)
     lines: list[str] = []
     # A report from several devices: one grid per device, under its name.
-    for device in devices.device_order(report) if grouped else [None]:
-        mine = [r for r in results if r.get("device") == device] if grouped else results
+    for device, mine in (devices.by_device(report) if grouped else {None: results}).items():
         if grouped:
             lines += ([""] if lines else []) + [f"device {device}:"]
         lines += _fitted(mine, phases, color, width)

@@ -9,7 +9,9 @@ scanning shows open problems, and the other formats already list what could not 
 The message quotes the same evidence as every other format (`standards.evidence_lines`): header
 names and credential names, never a value. A result is located in the scenario file (code
 scanning shows nothing without a location) and, logically, at the host; its fingerprint is the
-host, phase and device, so the same row in the next run is the same alert.
+host, phase and device, so the same row in the next run is the same alert. The log sets no
+`automationDetails`: the CI job names its category (one per device of a matrix, e.g. GitHub's
+upload-sarif `category:`), so one device's upload never replaces another's.
 """
 
 from __future__ import annotations
@@ -86,7 +88,6 @@ def build_sarif(report: Mapping) -> dict:
 
     run: dict = {
         "tool": {"driver": driver},
-        "automationDetails": {"id": f"mitm-pincheck/{_slug(scenario.get('name'))}/"},
         "invocations": [_invocation(report)],
         "results": results,
         "properties": _run_properties(report),

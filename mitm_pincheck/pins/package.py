@@ -130,3 +130,53 @@ def load_package(path: str | Path, kind: str) -> AppPackage:
     from mitm_pincheck.pins.ipa import load_ipa
 
     return load_ipa(path)
+
+
+def run_record(app: AppPackage, warn_days: int = 30) -> dict:
+    """What a run's journal keeps of the package (`app-package` event): its rules with where
+    they came from, the pins found in code, and the audit findings of each rule."""
+    from mitm_pincheck.pins import audit as audit_mod
+
+    config = app.config
+    findings = audit_mod.audit(config, warn_days=warn_days) if config is not None else []
+
+    def concerns(f: audit_mod.Finding, rule: DomainRule) -> bool:
+        if rule.pin_set is not None and f.domain == rule.pin_set.label:
+            return True
+        return rule.name in [d.strip() for d in f.domain.split(",")]
+
+    rules = []
+    for rule in config.rules if config is not None else []:
+        ps = rule.pin_set
+        rules.append(
+            {
+                "name": rule.name,
+                "include_subdomains": rule.include_subdomains,
+                "pinned": ps is not None,
+                "pins": len(ps.pins) if ps is not None else 0,
+                "expiration": ps.expiration.isoformat() if ps and ps.expiration else None,
+                "enforced": ps.enforced if ps is not None else None,
+                "engine": ps.engine if ps is not None else None,
+                "origin": app.origin(rule),
+                "findings": [
+                    {"code": f.code, "severity": f.severity, "message": f.message}
+                    for f in findings
+                    if concerns(f, rule)
+                ],
+            }
+        )
+    return {
+        "file": Path(app.file).name,
+        "platform": app.platform,
+        "app_id": app.app_id,
+        "version": app.version,
+        "build": app.build,
+        "config_file": app.config_file,
+        "rules": rules,
+        "code_pins": [p.to_dict() for p in app.code_pins],
+        "findings": [
+            {"code": f.code, "severity": f.severity, "message": f.message}
+            for f in findings
+            if f.domain == audit_mod.ALL_DOMAINS
+        ],
+    }

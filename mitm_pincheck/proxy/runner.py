@@ -57,6 +57,9 @@ class RunConfig:
     # Called (awaited) instead of the scenario's trigger, e.g. the demo's built-in clients.
     trigger_fn: Callable[[str, dict[str, str]], object] | None = None
     progress: object | None = None  # progress.Progress: the live view, fed journal events
+    # The app package's pinning configuration (pins/package.py run_record), journaled as
+    # `app-package` before the first phase.
+    app_package: dict | None = None
 
 
 class Phases:
@@ -81,6 +84,7 @@ class Phases:
         }
 
     async def run_all(self) -> None:
+        self._record_app_package()
         phases = self.scenario.phases
         for index, kind in enumerate(phases):
             if self.config.progress is None:
@@ -92,6 +96,10 @@ class Phases:
             finally:
                 self.addon.end_phase(reason)
             await self._run_followups(index, kind)
+
+    def _record_app_package(self) -> None:
+        if self.config.app_package is not None:
+            self.addon._emit("app-package", **self.config.app_package)
 
     # ---- follow-up phases (verdicts/followup.py): hosts hidden behind a refusal
 

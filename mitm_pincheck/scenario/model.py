@@ -25,6 +25,8 @@ TOP_KEYS = (
     "upstream_trust",
     "isolate",
     "max_followups",
+    "apk",
+    "ipa",
 )
 HOST_KEYS = ("host", "pinned", "expect")
 
@@ -88,6 +90,9 @@ class Scenario:
     # Follow-up phases (scenario/followups.py): repeat a phase for hosts a refusal hid.
     isolate: bool = True
     max_followups: int = 3
+    # The app package whose pinning configuration the run records (scenario/apppackage.py).
+    apk: Path | None = None
+    ipa: Path | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hosts", tuple(self.hosts))

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 
 from mitm_pincheck.errors import InputError
-from mitm_pincheck.verdicts import followup, kinds
+from mitm_pincheck.verdicts import apppins, followup, kinds
 from mitm_pincheck.verdicts.outcome import (
     ACCEPTED,
     NOT_SEEN,
@@ -70,6 +70,7 @@ def build_report(events: Iterable[dict]) -> dict:
     )
     row_hosts = {entry["host"]: _row_hosts(entry["host"], conns) for entry in scenario["hosts"]}
     followups = followup.rounds_of(control)
+    package = apppins.package_event(control)
 
     results = []
     ran: list[bool] = []  # parallel to results: did the row's phase start at all
@@ -83,7 +84,8 @@ def build_report(events: Iterable[dict]) -> dict:
                     row_conns = rows_conns.get(_row_key(entry["host"], host), [])
                     cut_short = index in interrupted_phases
                     row = _row(host, phase, entry, row_conns, ca_trust_proven, cut_short)
-                    results.append(followup.annotate(row, followups.get(index, [])))
+                    row = followup.annotate(row, followups.get(index, []))
+                    results.append(apppins.annotate(row, package))
                 ran.append(index in started)
 
     summary = {

@@ -212,3 +212,32 @@ def test_without_isolate_the_hidden_host_stays_not_seen(run_scenario, device_tru
     row = rows(report)[(API, "valid-ca")]
     assert row["outcome"] == "not-seen" and "followup" not in row["evidence"]
     assert calls == [LOGIN]
+
+
+def test_live_view_announces_the_follow_up_and_shows_its_rows():
+    import io
+
+    from mitm_pincheck.proxy.progress import Progress
+    from mitm_pincheck.report.live import LiveView
+
+    out = io.StringIO()
+    progress = Progress(LiveView(out, False, ["a", "b"], ["valid-ca"]), 5.0)
+    for event in _journal((("b", "accepted"),)):
+        progress.on_event(event)
+    text = out.getvalue()
+    assert (
+        "follow-up 1 of valid-ca: b not seen while a refused; again with a passed through" in text
+    )
+    last_phase = text.rsplit("ended", 1)[1]
+    assert "Seen once a was passed through" in last_phase
+
+
+def test_baselines_compare_follow_up_rows_by_their_own_phase():
+    from mitm_pincheck.report.baseline import compare
+
+    seen = results.build_report(_journal((("b", "accepted"),)))
+    unseen = results.build_report(_journal(()))
+    assert compare(unseen, seen)["newly_inconclusive"] == [
+        {"host": "b", "phase": "valid-ca", "before": "pass", "after": "inconclusive"}
+    ]
+    assert all(not v for v in compare(seen, unseen).values())

@@ -120,10 +120,11 @@ class Phases:
             nxt = followup.plan(kind, shown, self._round_events, previous, limit)
             if nxt is None:
                 return
-            self._status(
-                f"  follow-up {nxt.round}: {', '.join(nxt.shown)} not seen while "
-                f"{', '.join(nxt.passed_through)} refused; again with those passed through"
-            )
+            if self.config.progress is None:  # the live view says so from the journal event
+                self._status(
+                    f"  follow-up {nxt.round}: {', '.join(nxt.shown)} not seen while "
+                    f"{', '.join(nxt.passed_through)} refused; again with those passed through"
+                )
             self.addon.start_phase(index, kind, only=frozenset(nxt.shown), **nxt.event_fields())
             reason = "interrupted"
             try:

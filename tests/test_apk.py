@@ -327,8 +327,13 @@ def test_missing_apk_is_exit_2(tmp_path, capsys):
     assert "no such file" in capsys.readouterr().err
 
 
+def test_a_dex_without_pin_strings_is_not_parsed(tmp_path):
+    apk = build_apk(tmp_path, dex=b"dex\n035\x00 garbage, but no pin in it")
+    assert load_apk(apk).notes == []
+
+
 def test_an_unreadable_dex_is_a_note_not_a_failure(tmp_path):
-    apk = build_apk(tmp_path, dex=b"dex\n035\x00" + b"\x00" * 40)
+    apk = build_apk(tmp_path, dex=b"dex\n035\x00" + b"\x00" * 40 + f"sha256/{PIN_A}".encode())
     app = load_apk(apk)
     assert any("classes.dex could not be read" in n for n in app.notes)
     assert app.config_file == "res/xml/a1.xml"

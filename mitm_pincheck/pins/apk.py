@@ -193,6 +193,8 @@ def _read_code_pins(app: AppPackage, zf: zipfile.ZipFile, dex_names: list[str], 
     found: list[CodePin] = []
     for name in dex_names:
         data = read_member(zf, name, app.file)
+        if b"sha256/" not in data and b"sha1/" not in data:
+            continue  # DEX strings are MUTF-8: an ASCII pin would be there as is
         try:
             dex = DEX(data)
             strings = [str(s) for s in dex.get_strings()]

@@ -33,11 +33,17 @@ _HOST_PATTERN = re.compile(
 
 def _androguard():
     """androguard's AXML, resources and DEX readers, with its chatty logger silenced."""
-    from loguru import logger
+    try:
+        from loguru import logger
 
-    logger.disable("androguard")
-    from androguard.core.axml import ARSCParser, AXMLPrinter
-    from androguard.core.dex import DEX
+        logger.disable("androguard")
+        from androguard.core.axml import ARSCParser, AXMLPrinter
+        from androguard.core.dex import DEX
+    except ImportError as e:
+        raise InputError(
+            f"reading an APK needs androguard, which is missing ({e}); reinstall mitm-pincheck "
+            "with its dependencies (pip install -e .)"
+        ) from None
 
     return AXMLPrinter, ARSCParser, DEX
 

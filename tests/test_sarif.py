@@ -154,9 +154,9 @@ def test_the_message_carries_the_evidence_of_every_format_and_names_only():
     assert "POST api.example.com/v1/cart (had a query string)" in text
     assert result["properties"]["credentials"] == ["authorization", "cookie"]
     assert result["level"] == "error"
-    assert result["locations"][0]["physicalLocation"]["artifactLocation"] == {
-        "uri": "scenarios/shop.yaml",
-        "uriBaseId": "SRCROOT",
+    assert result["locations"][0]["physicalLocation"] == {
+        "artifactLocation": {"uri": "scenarios/shop.yaml", "uriBaseId": "SRCROOT"},
+        "region": {"startLine": 1},
     }
     assert result["locations"][0]["logicalLocations"][0]["name"] == "api.example.com"
 

@@ -192,7 +192,9 @@ def _result(
     }
     artifact = _artifact_location(scenario.get("file"))
     if artifact is not None:
-        location["physicalLocation"] = {"artifactLocation": artifact}
+        # GitHub code scanning wants a region; the report does not keep the host's line, so
+        # the alert points at the top of the scenario file.
+        location["physicalLocation"] = {"artifactLocation": artifact, "region": {"startLine": 1}}
 
     evidence = row.get("evidence") or {}
     properties: dict = {

@@ -71,6 +71,15 @@ def disagreements(report: Mapping) -> list[dict]:
     return out
 
 
+def split_by_verdict(verdicts: Mapping[str, str]) -> list[tuple[str, list[str]]]:
+    """{device: verdict} -> [(verdict, devices)], the verdict of fewest devices first: with
+    many devices, the odd ones out are what to read."""
+    groups: dict[str, list[str]] = {}
+    for device, verdict in verdicts.items():
+        groups.setdefault(verdict, []).append(device)
+    return sorted(groups.items(), key=lambda kv: len(kv[1]))
+
+
 def summarise(rows: Iterable[Mapping]) -> dict[str, int]:
     verdicts = [r.get("verdict") for r in rows]
     summary = {"total": len(verdicts)}

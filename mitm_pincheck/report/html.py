@@ -255,10 +255,14 @@ def _disagreements(report: Mapping) -> str:
     index = {devices.row_key(r): i for i, r in enumerate(report.get("results") or [])}
     body = []
     for d in found:
-        tags = " ".join(
-            f'<a href="#c-{index.get((d["host"], d["phase"], device))}">'
-            f"{_verdict_tag(verdict)}</a> {_e(device)}"
-            for device, verdict in d["verdicts"].items()
+        # the verdict of fewest devices first, each with its devices (linked to their cell)
+        tags = " · ".join(
+            f"{_verdict_tag(verdict)} on "
+            + ", ".join(
+                f'<a href="#c-{index.get((d["host"], d["phase"], device))}">{_e(device)}</a>'
+                for device in names
+            )
+            for verdict, names in devices.split_by_verdict(d["verdicts"])
         )
         body.append(
             f"<tr><td>{_e(d['host'])}</td><td><code>{_e(d['phase'])}</code></td>"

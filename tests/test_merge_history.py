@@ -302,3 +302,17 @@ def test_history_cli_writes_the_pages_and_refuses_bad_input_before_writing(relea
     p = cli("report", "history", releases[0], str(tmp_path / "nope"), "--out", str(bad_out))
     assert p.returncode == 2 and "nope: no such run directory" in p.stderr
     assert not bad_out.exists()
+
+
+def test_merge_cli_with_a_baseline_exits_1_on_a_regression_on_one_device(two_devices, tmp_path):
+    base = tmp_path / "baseline.json"
+    base.write_text(json.dumps(sample_report()))
+    out = tmp_path / "gated"
+    p = cli(
+        "report", "merge", *two_devices, "--out", str(out), "--baseline", str(base),
+        "--label", "A", "--label", "B",
+    )  # fmt: skip
+    assert p.returncode == 1, p.stderr
+    assert "REGRESSION auth.example.com / valid-ca on B: pass -> fail" in p.stdout
+    report = json.loads((out / "report.json").read_text())
+    assert [(r["host"], r["device"]) for r in report["regressions"]] == [("auth.example.com", "B")]

@@ -31,6 +31,7 @@ from mitm_pincheck import __version__
 from mitm_pincheck.device import ca
 from mitm_pincheck.errors import InputError
 from mitm_pincheck.proxy import forge as forging
+from mitm_pincheck.proxy import guard
 from mitm_pincheck.proxy.addon import PincheckAddon
 from mitm_pincheck.scenario import Scenario
 from mitm_pincheck.verdicts import results
@@ -166,7 +167,11 @@ class Phases:
 
     async def _run_trigger(self, kind: str, env: dict[str, str]) -> None:
         self.addon._emit("trigger-start", phase=kind)
-        proc = await asyncio.create_subprocess_shell(
+        proc = await asyncio.create_subprocess_exec(
+            # guard.py runs the command and ends it if this process dies, even by kill -9
+            sys.executable,
+            guard.__file__,
+            str(os.getpid()),
             self.scenario.trigger,
             env=env,
             stdin=asyncio.subprocess.DEVNULL,

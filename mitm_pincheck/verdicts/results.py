@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 from mitm_pincheck.errors import InputError
 from mitm_pincheck.verdicts import kinds
+from mitm_pincheck.verdicts.clients import Clients
 from mitm_pincheck.verdicts.outcome import (
     ACCEPTED,
     NOT_SEEN,
@@ -41,6 +42,7 @@ def build_report(events: Iterable[dict]) -> dict:
     they stream by, so a journal of 100,000 connections needs no list of all its events."""
     control: list[dict] = []  # run-start, phase-*, trigger-*, run-end: a handful per phase
     span = [None, None]  # first and last `ts`
+    clients = Clients()
 
     def scan() -> Iterator[dict]:
         for e in events:
@@ -52,6 +54,7 @@ def build_report(events: Iterable[dict]) -> dict:
                 span[1] = ts if span[1] is None else max(span[1], ts)
             if "id" not in e:
                 control.append(e)
+            clients.add(e)
             yield e
 
     conns = fold_connections(scan())
@@ -103,7 +106,9 @@ def build_report(events: Iterable[dict]) -> dict:
         "summary": summary,
         "exit_code": exit_code_for(summary),
         "results": results,
-        "hints": _hints(results, ran, ca_trust_proven, str(run_start.get("mode") or "regular")),
+        "hints": _hints(results, ran, ca_trust_proven, str(run_start.get("mode") or "regular"))
+        + clients.hints(),
+        "clients": clients.to_dict(),
     }
 
 
@@ -230,7 +235,10 @@ def _by_row(conns: list[Connection]) -> dict[tuple[str, str], list[Connection]]:
 def _iso(ts: float | None) -> str | None:
     if ts is None:
         return None
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
+    try:
+        return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
+    except (OverflowError, OSError, ValueError):  # a journal edited by hand
+        return None
 
 
 # --- rows -----------------------------------------------------------------------------------------

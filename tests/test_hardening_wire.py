@@ -93,9 +93,7 @@ def test_only_clients_named_by_client_count_and_others_are_listed(
     request = b"GET / HTTP/1.1\r\nHost: open.test\r\nConnection: close\r\n\r\n"
 
     async def trigger(kind, env):
-        await asyncio.to_thread(
-            send_over_tls, env, device_trust, "open.test", request, "127.0.0.2"
-        )
+        await asyncio.to_thread(send_over_tls, env, device_trust, "open.test", request, "127.0.0.2")
 
     path = write_scenario(
         tmp_path, backend, hosts=[{"host": "open.test", "pinned": True}], timeout=2

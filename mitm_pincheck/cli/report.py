@@ -19,7 +19,10 @@ def register(subparsers) -> None:
             "Rebuild report.json, report.html, junit.xml and report.md from journal.jsonl alone. "
             "With --baseline, report.json gains regressions (pass -> fail), fixes, newly "
             "inconclusive rows and hosts added or gone, and the exit code is 1 when there is any "
-            "regression. A journal cut short by a crash is read up to its last complete line."
+            "regression. A journal cut short by a crash is read up to its last complete line; "
+            "lines or fields that cannot be used are skipped with a warning. Exit codes as for "
+            "run: 0 all pass, 1 any fail (or regression), 3 inconclusive and no fail, 2 bad "
+            "usage or input, 4 mitm-pincheck itself failed (the traceback is in a log file)."
         ),
     )
     p.add_argument(

@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import sys
-from pathlib import Path
-
-from mitm_pincheck.errors import InputError
 
 
 def register(subparsers) -> None:
@@ -38,15 +34,9 @@ def register(subparsers) -> None:
 
 
 def load_baseline(path: str) -> dict:
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as e:
-        raise InputError(f"--baseline {path}: {e.strerror}") from None
-    except json.JSONDecodeError as e:
-        raise InputError(f"--baseline {path}:{e.lineno}: not JSON ({e.msg})") from None
-    if not isinstance(data, dict) or not isinstance(data.get("results"), list):
-        raise InputError(f"--baseline {path}: not a mitm-pincheck report.json (no results list)")
-    return data
+    from mitm_pincheck.report import baseline
+
+    return baseline.load(path)
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -57,7 +47,7 @@ def handle(args: argparse.Namespace) -> int:
 
     journal = find_journal(args.journal)
     base = load_baseline(args.baseline) if args.baseline else None
-    out = prepare_out_dir(args.out) if args.out else journal.parent
+    out = prepare_out_dir(args.out if args.out else str(journal.parent))
     warnings: list[str] = []
     gc.disable()  # ~100,000 live objects that never form cycles: collecting only costs time
     try:

@@ -231,7 +231,7 @@ class NodeReader:
             raise self.error(
                 node,
                 key,
-                f"must be a number of seconds above 0 and at most {MAX_SECONDS:g} (a day), "
+                f"must be a positive number of seconds, at most {MAX_SECONDS:g} (a day), "
                 f"not {node.value}; write e.g. {key}: 5",
             )
         return value

@@ -78,7 +78,7 @@ def iter_events(path: Path, warnings: list[str]) -> Iterator[dict]:
             more += 1
 
     try:
-        with open(path, encoding="utf-8", errors="replace") as f:
+        with open(path, encoding="utf-8-sig", errors="replace") as f:
             for number, line in enumerate(f, start=1):
                 if not line.strip():
                     continue

@@ -4,10 +4,12 @@ documented fields, bounded evidence, and clients that --client leaves out."""
 from __future__ import annotations
 
 import json
+import re
 import socket
 import ssl
+import subprocess
 
-from conftest import rows
+from conftest import need, rows
 
 from mitm_pincheck.demo import _tunnel
 from mitm_pincheck.report import writers
@@ -39,7 +41,8 @@ def send_over_tls(env: dict, trust, host: str, request: bytes, source: str | Non
 def hostile_request(host: str) -> bytes:
     many = b"".join(b"x-h%03d: 1\r\n" % i for i in range(100))
     return (
-        b"GET /caf\xe9;jsessionid=SECRET-PARAM/next%3Ftoken=SECRET-ENCODED-QUERY/x"
+        b"GET /caf\xe9;jsessionid=SECRET-PARAM/go/https://evil.example/www.evil.example/a@b.example"
+        b"%3Ftoken=SECRET-ENCODED-QUERY/x"
         b"?q=SECRET-QUERY HTTP/1.1\r\n"
         b"Host: user:SECRET-HOST-VALUE@" + host.encode() + b"\r\n"
         b"Authorization : x\r\n"
@@ -53,8 +56,8 @@ def test_hostile_bytes_secrets_and_huge_headers_reach_no_report(
     def client(kind, env):
         send_over_tls(env, device_trust, "open.test", hostile_request("open.test"))
 
-    report = run_scenario(
-        client, hosts=[{"host": "open.test", "pinned": False}], phases=["valid-ca"], timeout=3
+    report = run_scenario(  # pinned, so that the accepted request is a fail row in report.md
+        client, hosts=[{"host": "open.test", "pinned": True}], phases=["valid-ca"], timeout=3
     )
     out = tmp_path / "out"
     writers.write_all(report, out)
@@ -67,7 +70,7 @@ def test_hostile_bytes_secrets_and_huge_headers_reach_no_report(
     row = rows(report)[("open.test", "valid-ca")]
     assert row["outcome"] == "accepted"
     request = row["evidence"]["requests"][0]
-    assert request["path"] == "/caf\\xe9/next"
+    assert request["path"] == "/caf\\xe9/go/https://evil.example/www.evil.example/a@b.example"
     assert request["host"] == "open.test"
     assert request["has_query"] is True
     assert "authorization" in request["credentials"]  # `Authorization : x` counts
@@ -77,6 +80,19 @@ def test_hostile_bytes_secrets_and_huge_headers_reach_no_report(
     long_name = next(n for n in names if n.startswith("lll"))
     assert len(long_name) < 600 and "more characters cut" in long_name
     json.loads((out / "report.json").read_text(encoding="utf-8"))
+    # GitHub's renderer makes no link of the URL, the www. name or the e-mail address in the path
+    markdown = (out / "report.md").read_text(encoding="utf-8")
+    assert "evil" in markdown
+    html = subprocess.run(
+        [need("cmark-gfm"), "-e", "autolink", "-e", "table"],
+        input=markdown,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    links = re.findall(r'href="([^"]*)"', html)
+    assert "evil.example" in html and links  # the standards' own links stay links
+    assert not [link for link in links if "example" in link], links
 
 
 def test_only_clients_named_by_client_count_and_others_are_listed(

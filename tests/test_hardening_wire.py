@@ -3,6 +3,7 @@ documented fields, bounded evidence, and clients that --client leaves out."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import socket
@@ -143,3 +144,60 @@ def test_connections_from_two_addresses_are_reported(run_scenario, device_trust)
     counted = {c["address"] for c in report["clients"]["counted"]}
     assert counted == {"127.0.0.1", "127.0.0.2"}
     assert any("2 client addresses" in h and "--client" in h for h in report["hints"])
+
+
+def test_a_refused_connect_is_not_reported_as_never_contacted(run_scenario, device_trust):
+    from test_hostile_traffic import connect_tunnel, proxy_address
+
+    with socket.socket() as probe:  # a port where nothing listens: the real server is down
+        probe.bind(("127.0.0.1", 0))
+        dead = probe.getsockname()[1]
+    answers = []
+
+    def client(kind, env):
+        with connect_tunnel(proxy_address(env), "open.test") as sock:
+            sock.settimeout(5)
+            answers.append(sock.recv(12))
+
+    report = run_scenario(
+        client,
+        hosts=[{"host": "open.test", "pinned": True}],
+        phases=["passthrough"],
+        resolve={"open.test": f"127.0.0.1:{dead}"},
+        timeout=2,
+    )
+    assert answers and answers[0].startswith(b"Cannot conn"), answers  # mitmproxy's 502
+    row = rows(report)[("open.test", "passthrough")]
+    assert row["outcome"] == "not-seen" and row["verdict"] == "inconclusive"
+    assert "asked the proxy for open.test once (CONNECT)" in row["reason"]
+    assert "502" in row["reason"] and "did not contact" not in row["reason"]
+    assert not any("never seen" in h or "wireguard" in h for h in report["hints"])
+
+
+def test_stalled_connections_are_not_reported_as_never_contacted(run_scenario):
+    from test_hostile_traffic import client_hello, connect_tunnel, proxy_address
+
+    # an upstream that accepts and never answers; the app sends its ClientHello, then nothing
+    # more until the phase ends and the proxy closes the connection
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+
+        def client(kind, env):
+            with connect_tunnel(proxy_address(env), "open.test") as sock:
+                sock.sendall(client_hello("open.test"))
+                sock.settimeout(30)
+                with contextlib.suppress(OSError):
+                    while sock.recv(4096):
+                        pass
+
+        report = run_scenario(
+            client,
+            hosts=[{"host": "open.test", "pinned": True}],
+            phases=["self-signed"],
+            resolve={"open.test": f"127.0.0.1:{silent.getsockname()[1]}"},
+            timeout=4.5,
+        )
+    row = rows(report)[("open.test", "self-signed")]
+    assert row["outcome"] == "not-seen" and row["evidence"]["stalled"] == 1
+    assert "opened 1 connection to open.test" in row["reason"]
+    assert "did not contact" not in row["reason"]
+    assert not any("never seen" in h for h in report["hints"])

@@ -238,6 +238,26 @@ class PincheckAddon:
             now,
         )  # what mitmproxy itself sends: no headers (Android's -http-proxy needs that)
 
+    def http_connect_error(self, flow: http.HTTPFlow):
+        # The app asked for a host under test and the proxy refused (in passthrough the real
+        # server must answer; 502 when it is down, 407 without credentials): not "not seen".
+        if self.scenario is None or self.phase is None or flow.response is None:
+            return
+        host = str(flow.request.host).lower().rstrip(".")
+        spec = self.scenario.host_for(host)
+        if spec is None or not self._client_allowed(flow.client_conn):
+            return
+        self.phase.last_connection = time.monotonic()
+        self._emit(
+            "connect-refused",
+            phase=self.phase.kind,
+            index=self.phase.index,
+            host=evidence.cap_text(host),
+            pattern=spec.host,
+            status=flow.response.status_code,
+            client=client_address(flow.client_conn),
+        )
+
     def tls_start_server(self, data: tls.TlsData):
         # A server that accepts and never answers would hold the client's handshake for
         # mitmproxy's idle timeout (10 min): give up on it after UPSTREAM_TLS_TIMEOUT.
@@ -327,6 +347,10 @@ class PincheckAddon:
             # Gone before we answered its ClientHello (mitmproxy: "connection closed early",
             # e.g. it gave up while we waited for the upstream): it never saw our certificate,
             # so this is no rejection. Without a handshake event it stays "stalled".
+            return
+        if tracked.closed_by in ("proxy", "server"):
+            # We (at a phase change) or the upstream ended a handshake the client had left
+            # hanging: not the client's refusal. Without a handshake event it stays "stalled".
             return
         self._emit(
             "handshake-failed",

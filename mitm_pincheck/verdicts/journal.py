@@ -139,6 +139,14 @@ _FIELDS: dict[str, dict[str, str]] = {
     "data": {"direction": _TEXT},
     "closed": {"by": _TEXT},
     "ignored-client": {"client": _TEXT, "host": _TEXT},
+    "connect-refused": {
+        "phase": _TEXT,
+        "index": _COUNT,
+        "host": _TEXT,
+        "pattern": _TEXT,
+        "status": _COUNT,
+        "client": _TEXT,
+    },
 }
 _TOOL = {"name": _TEXT, "version": _TEXT, "mitmproxy": _TEXT}
 _SCENARIO = {"name": _TEXT, "file": _TEXT, "app": _TEXT, "phases": _TEXTS}

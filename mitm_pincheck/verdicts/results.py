@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 
 from mitm_pincheck.errors import InputError
-from mitm_pincheck.verdicts import kinds
+from mitm_pincheck.verdicts import kinds, seen
 from mitm_pincheck.verdicts.clients import Clients
 from mitm_pincheck.verdicts.outcome import (
     ACCEPTED,
@@ -25,6 +25,7 @@ from mitm_pincheck.verdicts.outcome import (
     classify,
     fold_connections,
 )
+from mitm_pincheck.verdicts.seen import Refusals
 from mitm_pincheck.verdicts.verdict import FAIL, INCONCLUSIVE, PASS, decide
 
 SCHEMA = 1
@@ -43,6 +44,7 @@ def build_report(events: Iterable[dict]) -> dict:
     control: list[dict] = []  # run-start, phase-*, trigger-*, run-end: a handful per phase
     span = [None, None]  # first and last `ts`
     clients = Clients()
+    refusals = Refusals()
 
     def scan() -> Iterator[dict]:
         for e in events:
@@ -55,6 +57,7 @@ def build_report(events: Iterable[dict]) -> dict:
             if "id" not in e:
                 control.append(e)
             clients.add(e)
+            refusals.add(e)
             yield e
 
     conns = fold_connections(scan())
@@ -87,6 +90,7 @@ def build_report(events: Iterable[dict]) -> dict:
                     results.append(_row(host, phase, entry, row_conns, ca_trust_proven, cut_short))
                 ran.append(index in started)
 
+    approached = seen.reword(results, refusals)
     summary = {
         "total": len(results),
         PASS: sum(r["verdict"] == PASS for r in results),
@@ -106,7 +110,9 @@ def build_report(events: Iterable[dict]) -> dict:
         "summary": summary,
         "exit_code": exit_code_for(summary),
         "results": results,
-        "hints": _hints(results, ran, ca_trust_proven, str(run_start.get("mode") or "regular"))
+        "hints": _hints(
+            results, ran, ca_trust_proven, str(run_start.get("mode") or "regular"), approached
+        )
         + clients.hints(),
         "clients": clients.to_dict(),
     }
@@ -349,7 +355,11 @@ def _dedupe(items: Iterable[str]) -> list[str]:
 
 
 def _hints(
-    results: list[dict], ran: list[bool], ca_trust_proven: bool, mode: str = "regular"
+    results: list[dict],
+    ran: list[bool],
+    ca_trust_proven: bool,
+    mode: str = "regular",
+    approached: set[str] = frozenset(),
 ) -> list[str]:
     hints = []
     ran_rows = [r for r, did_run in zip(results, ran, strict=True) if did_run]
@@ -363,7 +373,7 @@ def _hints(
             "the app may bypass the system proxy (Flutter/Dart and some SDKs do); "
             "try `--mode wireguard`"
         )
-    for host in _dedupe(r["host"] for r in ran_rows):
+    for host in _dedupe(r["host"] for r in ran_rows if r["host"] not in approached):
         if all(r["outcome"] == NOT_SEEN for r in ran_rows if r["host"] == host):
             if host.startswith("*."):
                 who = f"No host matching {host} was seen"

@@ -253,3 +253,45 @@ def test_kill_9_of_the_run_ends_its_trigger(tmp_path, backend, confdir, device_t
     else:
         os.kill(trigger_shell, signal.SIGKILL)
         pytest.fail("the trigger outlived the run")
+
+
+def test_a_crash_during_the_run_still_leaves_reports_and_exits_4(
+    tmp_path, backend, confdir, monkeypatch, capsys
+):
+    from mitm_pincheck.cli import main
+    from mitm_pincheck.proxy import runner
+
+    async def bug(self):
+        raise RuntimeError("a bug in a phase")
+
+    monkeypatch.setattr(runner.Phases, "run_all", bug)
+    scenario = write_scenario(tmp_path, backend, hosts=[{"host": "open.test", "pinned": False}])
+    out = tmp_path / "out"
+    argv = ["run", str(scenario), "--out", str(out), "--listen", "127.0.0.1:0", "-q"]
+    assert main([*argv, "--confdir", str(confdir)]) == 4
+    assert "a bug in a phase" in capsys.readouterr().err
+    assert "RuntimeError" in (out / "crash.log").read_text()
+    report = json.loads((out / "report.json").read_text())
+    assert {r["verdict"] for r in report["results"]} == {"inconclusive"}
+
+
+def test_the_live_view_says_when_a_second_client_address_appears():
+    from mitm_pincheck.proxy.progress import Progress
+
+    class View:
+        def __init__(self):
+            self.notes = []
+
+        def note(self, text):
+            self.notes.append(text)
+
+        def connection(self, *args, **kwargs):
+            pass
+
+    view = View()
+    progress = Progress(view, 5)
+    for cid, client in (("a", "10.0.0.5"), ("b", "10.0.0.5"), ("c", "10.0.0.9")):
+        progress.on_event({"event": "conn", "id": cid, "host": "h", "client": client})
+    assert len(view.notes) == 1
+    assert "more than one client (10.0.0.5, 10.0.0.9)" in view.notes[0]
+    assert "--client" in view.notes[0]

@@ -288,6 +288,20 @@ def android_proxy(args, listen_host: str, listen_port: int, status):
             )
 
 
+def salvage_reports(config) -> None:
+    """A crash during the run: the journal is complete up to it, so write the reports from it
+    before the crash is reported (best effort: a second failure leaves the first one's log)."""
+    from mitm_pincheck.report import writers
+    from mitm_pincheck.verdicts import results
+    from mitm_pincheck.verdicts.journal import iter_events
+
+    if config.journal_path is None:
+        return
+    with contextlib.suppress(Exception):
+        report = results.build_report(iter_events(config.journal_path, []))
+        writers.write_all(report, config.out_dir)
+
+
 def handle(args: argparse.Namespace) -> int:
     from mitm_pincheck import scenario as scenario_mod
     from mitm_pincheck.proxy.runner import RunConfig
@@ -325,6 +339,11 @@ def handle(args: argparse.Namespace) -> int:
     with android_proxy(args, listen_host, listen_port, config.status):
         try:
             report = execute(config)
+        except InputError:
+            raise
+        except Exception:
+            salvage_reports(config)
+            raise
         finally:
             if config.progress is not None:
                 config.progress.close()

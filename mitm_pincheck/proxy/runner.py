@@ -62,6 +62,7 @@ class RunConfig:
     progress: object | None = None  # progress.Progress: the live view, fed journal events
     # Only connections from these client networks count (--client); None: every client.
     clients: tuple | None = None
+    journal_path: Path | None = None  # set once this run's journal exists (the proxy listens)
 
 
 class Phases:
@@ -335,6 +336,7 @@ async def run(config: RunConfig) -> dict:
         try:
             url = await _wait_listening(master, master_task, addon, config)
             journal = fresh_journal(out_dir)
+            config.journal_path = journal.path
             if config.progress is not None:
                 journal.listeners.append(config.progress.on_event)
             addon.journal = journal

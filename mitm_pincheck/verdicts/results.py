@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 
 from mitm_pincheck.errors import InputError
-from mitm_pincheck.verdicts import kinds, seen
+from mitm_pincheck.verdicts import evidence, kinds, seen
 from mitm_pincheck.verdicts.clients import Clients
 from mitm_pincheck.verdicts.outcome import (
     ACCEPTED,
@@ -276,7 +276,7 @@ def _row(
     expected = _expected(phase, entry)
 
     requests = [r for c, _ in counted for r in c.requests]
-    credentials = _dedupe(cred for r in requests for cred in r.credentials)
+    credentials = evidence.cap_items(_dedupe(cred for r in requests for cred in r.credentials), 16)
     first_request = next((r for c, o in counted if o.outcome == ACCEPTED for r in c.requests), None)
     detail = next((o.detail for _, o in counted if o.outcome == outcome), None)
 

@@ -295,3 +295,15 @@ def test_the_live_view_says_when_a_second_client_address_appears():
     assert len(view.notes) == 1
     assert "more than one client (10.0.0.5, 10.0.0.9)" in view.notes[0]
     assert "--client" in view.notes[0]
+
+
+@pytest.mark.parametrize("name", ["report.json", "report.md"])
+def test_report_into_a_directory_holding_a_directory_named_like_a_report_is_exit_2(
+    tmp_path, name, capsys
+):
+    from mitm_pincheck.cli import main
+
+    journal = Path(__file__).parent / "data" / "corrupt" / "journals" / "ok-valid.jsonl"
+    (tmp_path / "out" / name).mkdir(parents=True)
+    assert main(["report", str(journal), "--out", str(tmp_path / "out")]) == 2
+    assert f"{name} there is a directory" in capsys.readouterr().err

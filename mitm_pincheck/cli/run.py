@@ -321,6 +321,12 @@ def handle(args: argparse.Namespace) -> int:
         device = android.connect(args.serial)  # no adb or no device: say so before anything
         if clients is None:
             clients = parse_clients(android.client_addresses(device))
+            if clients is None:
+                print(
+                    f"mitm-pincheck: warning: cannot tell {device.serial}'s address, so every "
+                    "client's connections count; pass --client with the device's address",
+                    file=sys.stderr,
+                )
     out = prepare_out_dir(args.out)
     config = RunConfig(
         scenario=scenario,

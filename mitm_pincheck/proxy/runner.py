@@ -418,7 +418,7 @@ async def _wait_listening(master, master_task: asyncio.Future, addon, config: Ru
     finally:
         logging.getLogger().removeHandler(errors)
     addrs = master.addons.get("proxyserver").listen_addrs()
-    if not addon.started.is_set() or not addrs or errors.lines:
+    if not addon.started.is_set() or not addrs:
         why = errors.lines[0] if errors.lines else None
         if mode_specs.ProxyMode.parse(config.mode).type_name in _PROXY_SCHEMES:
             where = f"on {config.listen_host}:{config.listen_port}"

@@ -28,6 +28,7 @@ _COMMAND_MODULES = (
     "pins",
     "android",
     "scenario",
+    "survey",
 )
 
 

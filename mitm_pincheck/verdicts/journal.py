@@ -202,6 +202,9 @@ _WHAT = {
 
 
 _MAX_DEPTH = 4
+# Items of a list or object in a field no check knows: far more than any real one holds (the
+# patterns of a follow-up phase, an app package's pin rules), still a bound.
+_MAX_PLAIN_ITEMS = 4096
 
 
 def _plain(value, depth: int):
@@ -215,10 +218,10 @@ def _plain(value, depth: int):
     if depth >= _MAX_DEPTH:
         return _WRONG
     if isinstance(value, list):
-        items = [_plain(v, depth + 1) for v in value[: evidence.MAX_ITEMS]]
+        items = [_plain(v, depth + 1) for v in value[:_MAX_PLAIN_ITEMS]]
         return [v for v in items if v is not _WRONG]
     if isinstance(value, dict):
-        pairs = list(value.items())[: evidence.MAX_ITEMS]
+        pairs = list(value.items())[:_MAX_PLAIN_ITEMS]
         out = {evidence.cap_text(k, 64): _plain(v, depth + 1) for k, v in pairs}
         return {k: v for k, v in out.items() if v is not _WRONG}
     return _WRONG
@@ -241,7 +244,11 @@ def _typed(value, kind: str):
 
 
 def _object(raw: dict, fields: dict[str, str], what: str, warn) -> dict:
+    """`fields` of `raw` type-checked; other keys kept as plain values (a newer writer's)."""
     out = {}
+    for key, value in raw.items():
+        if key not in fields and (plain := _plain(value, 1)) is not _WRONG:
+            out[evidence.cap_text(key, 64)] = plain
     for key, kind in fields.items():
         if key not in raw:
             continue
@@ -254,7 +261,9 @@ def _object(raw: dict, fields: dict[str, str], what: str, warn) -> dict:
 
 
 def _scenario(raw: dict, warn) -> dict:
-    out = _object(raw, _SCENARIO, "scenario", warn)
+    out: dict = {}
+    plain = {k: v for k, v in raw.items() if k not in ("hosts", "settle", "timeout")}
+    out.update(_object(plain, _SCENARIO, "scenario", warn))
     hosts = raw.get("hosts")
     if hosts is not None and not isinstance(hosts, list):
         warn(f"ignored `scenario.hosts`: expected a list, got {_show(hosts)}")

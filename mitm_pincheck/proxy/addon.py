@@ -253,7 +253,9 @@ class PincheckAddon:
         spec = self._under_test(host)
         if spec is None or not self._client_allowed(flow.client_conn):
             return
+        self.phase.connections += 1  # the app did talk: the phase may settle
         self.phase.last_connection = time.monotonic()
+        self.activity.set()
         self._emit(
             "connect-refused",
             phase=self.phase.kind,

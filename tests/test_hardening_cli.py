@@ -268,9 +268,12 @@ def test_a_crash_during_the_run_still_leaves_reports_and_exits_4(
     scenario = write_scenario(tmp_path, backend, hosts=[{"host": "open.test", "pinned": False}])
     out = tmp_path / "out"
     argv = ["run", str(scenario), "--out", str(out), "--listen", "127.0.0.1:0", "-q"]
+    argv += ["--proxyauth", "lab:PROXY-PASSWORD"]
+    monkeypatch.setattr(sys, "argv", ["mitm-pincheck", *argv])
     assert main([*argv, "--confdir", str(confdir)]) == 4
     assert "a bug in a phase" in capsys.readouterr().err
-    assert "RuntimeError" in (out / "crash.log").read_text()
+    log = (out / "crash.log").read_text()
+    assert "RuntimeError" in log and "PROXY-PASSWORD" not in log and "--proxyauth ***" in log
     report = json.loads((out / "report.json").read_text())
     assert {r["verdict"] for r in report["results"]} == {"inconclusive"}
 

@@ -90,10 +90,22 @@ def crashed(args: argparse.Namespace) -> int:
     return EXIT_CRASH
 
 
+def _redacted(argv: list[str]) -> list[str]:
+    """The command line without the --proxyauth password."""
+    out = []
+    for i, arg in enumerate(argv):
+        if arg.startswith("--proxyauth="):
+            arg = "--proxyauth=***"
+        elif i and argv[i - 1] == "--proxyauth":
+            arg = "***"
+        out.append(arg)
+    return out
+
+
 def crash_log(out: str | None) -> str | None:
     """Write the current traceback to crash.log in --out when that is a directory, else to a
     temporary file; return its path (None if nothing could be written)."""
-    text = f"mitm-pincheck {__version__}: {' '.join(sys.argv)}\n{traceback.format_exc()}"
+    text = f"mitm-pincheck {__version__}: {' '.join(_redacted(sys.argv))}\n{traceback.format_exc()}"
     with contextlib.suppress(OSError):
         if out and os.path.isdir(out):
             path = os.path.join(out, CRASH_LOG)

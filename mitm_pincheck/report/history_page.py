@@ -18,6 +18,7 @@ from mitm_pincheck.report.history import (
     History,
     column_title,
 )
+from mitm_pincheck.report.markdown import text as _md
 
 MAX_CHANGES = 200  # listed above the grid; the grid itself shows every one
 _GLYPH = {PASS: "✓", FAIL: "✗", INCONCLUSIVE: "?"}
@@ -177,18 +178,6 @@ def _e(value) -> str:
     text = "" if value is None else str(value)
     text = "".join(ch if ch.isprintable() else "\ufffd" for ch in text)
     return escape(text, quote=True)
-
-
-_MD_MARKUP = set("\\`*_[]<>&|~#!")
-
-
-def _md(value) -> str:
-    """One line of plain text, safe in a Markdown table cell (no markup, no links)."""
-    text = " ".join(str(value).split())
-    text = "".join(
-        "\\" + ch if ch in _MD_MARKUP else ch if ch.isprintable() else "\ufffd" for ch in text
-    )
-    return text.replace("://", ":\u200b//").replace("www.", "www\u200b.")
 
 
 _CSS = """

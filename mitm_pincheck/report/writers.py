@@ -100,7 +100,7 @@ def _write_temporary(path: Path, text: str | Iterable[str]) -> Path:
     # NamedTemporaryFile would leave every report 0600.
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+        with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace", newline="\n") as f:
             if isinstance(text, str):
                 f.write(text)
             else:

@@ -90,13 +90,15 @@ def test_merge_reads_one_run_from_its_report_and_another_rebuilt_from_its_journa
 ):
     journal_only = tmp_path / "journal-only"
     journal_only.mkdir()
-    (journal_only / "journal.jsonl").write_bytes((demo_run / "journal.jsonl").read_bytes())
+    damaged = (demo_run / "journal.jsonl").read_bytes() + b'{"ts": 1, "event": "conn", "id"\n'
+    (journal_only / "journal.jsonl").write_bytes(damaged)  # cut short by a crash
     out = tmp_path / "merged"
     p = cli(
         "report", "merge", str(demo_run), str(journal_only), "--out", str(out),
         "--label", "from-report", "--label", "from-journal",
     )  # fmt: skip
     assert p.returncode == 1, p.stderr
+    assert f"mitm-pincheck: warning: {journal_only}: " in p.stderr  # the skipped line, named
     merged = json.loads((out / "report.json").read_text())
     one = json.loads((demo_run / "report.json").read_text())
     by_device = {

@@ -17,7 +17,10 @@ def register(subparsers) -> None:
         description=(
             "report JOURNAL|DIR (the same as `report rebuild JOURNAL|DIR`) rebuilds a run's "
             "reports from its journal; `report merge` makes one report from several runs (a CI "
-            "matrix: one device each); `report history` shows verdicts over releases."
+            "matrix: one device each); `report history` shows verdicts over releases. Exit "
+            "codes as for run: 0 all pass, 1 any fail (or regression), 3 inconclusive and no "
+            "fail, 2 bad usage or input, 4 mitm-pincheck itself failed (the traceback is in a "
+            "log file)."
         ),
     )
     # `report DIR` must keep working next to `report merge ...`: a first word that is not a
@@ -85,7 +88,8 @@ def _register_merge(sub) -> None:
             "the device it recorded, else its directory's name. Runs of different scenarios "
             "merge with a note of what differs. Each run is read from its report.json, or "
             "rebuilt from its journal. Exit code as for a run (0, 1, 3); with --baseline, 1 on "
-            "any regression."
+            "any regression; 2 on bad input (nothing is written); 4 if mitm-pincheck itself "
+            "failed."
         ),
     )
     p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="a run's output directory")
@@ -111,7 +115,7 @@ def _register_history(sub) -> None:
             "a column per run (the scenario's app version and the run's date), ordered by start "
             "time, with regressions (pass -> fail) and fixes (fail -> pass) marked and listed. "
             "Runs are read one at a time, so a year of nightly runs stays fast. Exit code 0, "
-            "or 2 on bad input."
+            "2 on bad input (nothing is written), 4 if mitm-pincheck itself failed."
         ),
     )
     p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="a run's output directory")
@@ -165,7 +169,8 @@ def handle_merge(args: argparse.Namespace) -> int:
     base = load_baseline(args.baseline) if args.baseline else None
     gc.disable()  # hundreds of runs of fresh dicts that never form cycles: collecting only costs
     try:
-        report = merge.merge_runs(args.runs, args.label)  # every run read before writing
+        warnings: list[str] = []
+        report = merge.merge_runs(args.runs, args.label, warnings)  # all read before writing
         if base is not None:
             report = baseline.apply_baseline(report, base)
         out = prepare_out_dir(args.out)
@@ -173,6 +178,8 @@ def handle_merge(args: argparse.Namespace) -> int:
     finally:
         gc.enable()
 
+    for warning in warnings:
+        print(f"mitm-pincheck: warning: {_clean(warning)}", file=sys.stderr)
     summary = report["summary"]
     print(
         f"merged {len(report['devices'])} runs: {summary['pass']} pass, {summary['fail']} fail, "
@@ -212,7 +219,10 @@ def handle_history(args: argparse.Namespace) -> int:
     from mitm_pincheck.cli.run import prepare_out_dir
     from mitm_pincheck.report import history, history_page, writers
 
-    grid = history.build_history(args.runs, args.label)
+    warnings: list[str] = []
+    grid = history.build_history(args.runs, args.label, warnings)
+    for warning in warnings:
+        print(f"mitm-pincheck: warning: {_clean(warning)}", file=sys.stderr)
     rendered = {
         "history.html": history_page.render_history_html(grid),
         "history.md": history_page.render_history_markdown(grid),

@@ -68,7 +68,9 @@ class History:
         return None
 
 
-def build_history(paths: Sequence[str], labels: Sequence[str] | None = None) -> History:
+def build_history(
+    paths: Sequence[str], labels: Sequence[str] | None = None, warnings: list[str] | None = None
+) -> History:
     if not paths:
         raise InputError("report history: give at least one run directory")
     if labels and len(labels) != len(paths):
@@ -86,7 +88,7 @@ def build_history(paths: Sequence[str], labels: Sequence[str] | None = None) -> 
     gc.disable()  # each report is a tree of fresh dicts that never form cycles
     try:
         for i, path in enumerate(paths):
-            report = runs.load_run(path)
+            report = runs.load_run(path, warnings)
             scenario = report.get("scenario") or {}
             columns.append(
                 Run(

@@ -23,8 +23,11 @@ from mitm_pincheck.verdicts.results import exit_code_for
 MAX_NAMED = 6  # runs named in one "differs" line before "and N more"
 
 
-def merge_runs(paths: Sequence[str], labels: Sequence[str] | None = None) -> dict:
-    """The merged report dict of the runs at `paths` (directories, report.json or journals)."""
+def merge_runs(
+    paths: Sequence[str], labels: Sequence[str] | None = None, warnings: list[str] | None = None
+) -> dict:
+    """The merged report dict of the runs at `paths` (directories, report.json or journals);
+    what rebuilding a damaged journal skipped goes into `warnings`."""
     if not paths:
         raise InputError("report merge: give at least one run directory")
     if labels and len(labels) != len(paths):
@@ -39,7 +42,7 @@ def merge_runs(paths: Sequence[str], labels: Sequence[str] | None = None) -> dic
 
     loaded = []  # (path, run metadata, rows): the rows are the only bulk kept
     for path in paths:
-        report = runs.load_run(path)
+        report = runs.load_run(path, warnings)
         _share_strings(report["results"])
         loaded.append((path, _about(report), report["results"], runs.run_device(report)))
         del report

@@ -16,19 +16,20 @@ from mitm_pincheck.errors import InputError
 _ROW_KEYS = ("host", "phase", "verdict")
 
 
-def load_run(path: str) -> dict:
-    """The report dict of one run."""
+def load_run(path: str, warnings: list[str] | None = None) -> dict:
+    """The report dict of one run; what a rebuild from a damaged journal skipped goes into
+    `warnings`, named after the run."""
     p = Path(path)
     if p.is_dir():
         if (p / "report.json").is_file():
             return _read_report(p / "report.json", path)
         if (p / "journal.jsonl").is_file():
-            return _rebuild(p / "journal.jsonl", path)
+            return _rebuild(p / "journal.jsonl", path, warnings)
         raise InputError(f"{path}: no report.json or journal.jsonl in it: not a run's directory")
     if p.is_file():
         if p.suffix == ".json":
             return _read_report(p, path)
-        return _rebuild(p, path)
+        return _rebuild(p, path, warnings)
     raise InputError(f"{path}: no such run directory or file")
 
 
@@ -80,15 +81,17 @@ def _read_report(file: Path, shown: str) -> dict:
     return data
 
 
-def _rebuild(journal: Path, shown: str) -> dict:
+def _rebuild(journal: Path, shown: str, warnings: list[str] | None) -> dict:
     from mitm_pincheck.verdicts import results
     from mitm_pincheck.verdicts.journal import iter_events
 
-    warnings: list[str] = []
+    skipped: list[str] = []
     try:
-        report = results.build_report(iter_events(journal, warnings))
+        report = results.build_report(iter_events(journal, skipped))
     except InputError as e:
         raise InputError(f"{shown}: {e}") from None
+    if warnings is not None:
+        warnings.extend(f"{shown}: {w}" for w in skipped)
     _check(report, f"{shown}: {journal.name}")
     return report
 

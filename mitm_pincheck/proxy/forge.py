@@ -20,7 +20,7 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
@@ -36,15 +36,26 @@ LEAF_LIFETIME = datetime.timedelta(days=365)
 BACKDATE = datetime.timedelta(days=1)
 # .invalid is reserved (RFC 2606): it can never be the real host, and resolves nowhere.
 WRONG_HOST_NAMES = ("wrong-host.invalid", "pincheck-wrong-host.invalid")
+RSA_LEAF_BITS = 2048
 
 
 @dataclass(frozen=True)
 class Forged:
-    """What to present: `chain` is leaf first, then intermediates to send (never a root)."""
+    """What to present: `chain` is leaf first, then the certificates to send after it.
+
+    `extra_leaves` are the same leaf with another key type, sent instead of `chain[0]` to a
+    client that cannot use its key (an RSA-only TLS stack shown an EC leaf would fail the
+    handshake on our side, which proves nothing about pinning); OpenSSL picks per client.
+    """
 
     chain: tuple[x509.Certificate, ...]
     key: PrivateKeyTypes
     notes: tuple[str, ...] = ()
+    extra_leaves: tuple[tuple[x509.Certificate, PrivateKeyTypes], ...] = ()
+
+    @property
+    def leaves(self) -> tuple[tuple[x509.Certificate, PrivateKeyTypes], ...]:
+        return ((self.chain[0], self.key), *self.extra_leaves)
 
 
 @dataclass(frozen=True)
@@ -76,13 +87,10 @@ def self_signed(host: str, real_leaf: x509.Certificate | None) -> Forged:
     shipped from a debug build: any client that checks the chain at all refuses it in the
     handshake (OpenSSL: "self-signed certificate"; alert bad_certificate or unknown_ca).
     """
-    key = _leaf_key()
     start = _now() - BACKDATE
-    cn = _attributes(real_leaf, NameOID.COMMON_NAME)[:1]
-    cn = cn or _name(_cn_for(host), TOOL).get_attributes_for_oid(NameOID.COMMON_NAME)
-    subject = x509.Name([*cn, x509.NameAttribute(NameOID.ORGANIZATION_NAME, TOOL)])
-    cert = _issue(subject, _alt_names(host, real_leaf), key, None, start)
-    return Forged((cert,), key, _names_note(host, real_leaf))
+    subject = _self_signed_subject(host, real_leaf)
+    leaves = _issue_leaves(subject, _alt_names(host, real_leaf), None, start, real_leaf)
+    return _forged(leaves, (), _names_note(host, real_leaf))
 
 
 def wrong_key(host: str, real_chain: Sequence[x509.Certificate] | None) -> Forged:
@@ -97,8 +105,34 @@ def wrong_key(host: str, real_chain: Sequence[x509.Certificate] | None) -> Forge
     if not real_chain:
         return _wrong_key_stand_in(host)
     cert, key, notes = mirror.swap_leaf_key(host, real_chain)
-    intermediates = tuple(c for c in real_chain[1:] if c.subject != c.issuer)  # never a root
-    return Forged((cert, *intermediates), key, notes)
+    # Exactly what the server sent after its leaf, root included when it sends one: a client
+    # that looks the chain up by its shape must see the same shape.
+    return Forged((cert, *real_chain[1:]), key, notes)
+
+
+def spliced_chain(host: str, real_chain: Sequence[x509.Certificate] | None) -> Forged:
+    """A self-signed leaf for the host, followed by the real server's intermediates and root.
+
+    Catches pinning that looks for its pin *anywhere in the presented chain* without first
+    validating the chain: the pinned intermediate or root is there, so such a client accepts
+    a leaf anyone can make from the server's public certificates (pinning libraries have
+    shipped this bug). Any client that validates the chain refuses it in the handshake, pinned
+    or not. The leaf's key has the real leaf's type and size, so it negotiates as the real one.
+    """
+    real_leaf = _real_leaf(real_chain or ())
+    start = _now() - BACKDATE
+    subject = _self_signed_subject(host, real_leaf)
+    if real_leaf is not None:
+        key, notes = mirror.fresh_key_like(real_leaf.public_key())
+    else:
+        key, notes = _leaf_key(), ()
+    cert = _issue(subject, _alt_names(host, real_leaf), key, None, start)
+    if len(real_chain or ()) < 2:
+        notes += (
+            f"real chain for {host} unavailable or a single certificate: presented the "
+            "self-signed leaf alone",
+        )
+    return Forged((cert, *(real_chain or ())[1:]), key, notes + _names_note(host, real_leaf))
 
 
 def untrusted_ca(host: str, real_leaf: x509.Certificate | None, untrusted: Authority) -> Forged:
@@ -119,10 +153,9 @@ def wrong_host(host: str, trusted: Authority) -> Forged:
     chain. Nothing about the name can match the host: no copied names, no wildcard.
     """
     name = next(n for n in WRONG_HOST_NAMES if n != host)
-    key = _leaf_key()
     start = _now() - BACKDATE
-    cert = _issue(_name(name, TOOL), [x509.DNSName(name)], key, trusted, start)
-    return Forged((cert,), key)
+    leaves = _issue_leaves(_name(name, TOOL), [x509.DNSName(name)], trusted, start)
+    return _forged(leaves, ())
 
 
 def expired(host: str, real_leaf: x509.Certificate | None, trusted: Authority) -> Forged:
@@ -186,6 +219,7 @@ class Forge:
             "valid-ca": lambda h, chain: valid_ca(h, leaf(chain), self.trusted),
             "self-signed": lambda h, chain: self_signed(h, leaf(chain)),
             "wrong-key": lambda h, chain: wrong_key(h, chain),
+            "spliced-chain": lambda h, chain: spliced_chain(h, chain),
             "untrusted-ca": lambda h, chain: untrusted_ca(h, leaf(chain), self.untrusted),
             "wrong-host": lambda h, chain: wrong_host(h, self.trusted),
             "expired": lambda h, chain: expired(h, leaf(chain), self.trusted),
@@ -280,6 +314,45 @@ def _leaf_key() -> ec.EllipticCurvePrivateKey:
     return ec.generate_private_key(ec.SECP256R1())
 
 
+def _rsa_leaf_key() -> rsa.RSAPrivateKey:
+    # For the clients that cannot use an EC leaf (RSA-only cipher lists, RSA-PSS-only TLS 1.3).
+    return rsa.generate_private_key(65537, RSA_LEAF_BITS)
+
+
+def _leaf_keys(real_leaf: x509.Certificate | None) -> tuple[PrivateKeyTypes, PrivateKeyTypes]:
+    """An EC and an RSA key, the real leaf's type first (the one shown in evidence)."""
+    ec_key, rsa_key = _leaf_key(), _rsa_leaf_key()
+    if real_leaf is not None and isinstance(real_leaf.public_key(), rsa.RSAPublicKey):
+        return rsa_key, ec_key
+    return ec_key, rsa_key
+
+
+def _issue_leaves(
+    subject: x509.Name,
+    alt_names: list[x509.GeneralName],
+    issuer: Authority | None,
+    not_before: datetime.datetime,
+    real_leaf: x509.Certificate | None = None,
+    not_after: datetime.datetime | None = None,
+) -> tuple[tuple[x509.Certificate, PrivateKeyTypes], ...]:
+    """The same leaf with an EC and with an RSA key (`_issue` for each)."""
+    leaves = []
+    for key in _leaf_keys(real_leaf):
+        leaves.append((_issue(subject, alt_names, key, issuer, not_before, not_after), key))
+    return tuple(leaves)
+
+
+def _forged(leaves, via: tuple[x509.Certificate, ...], notes: tuple[str, ...] = ()) -> Forged:
+    (cert, key), *extra = leaves
+    return Forged((cert, *via), key, notes, tuple(extra))
+
+
+def _self_signed_subject(host: str, real_leaf: x509.Certificate | None) -> x509.Name:
+    cn = _attributes(real_leaf, NameOID.COMMON_NAME)[:1]
+    cn = cn or _name(_cn_for(host), TOOL).get_attributes_for_oid(NameOID.COMMON_NAME)
+    return x509.Name([*cn, x509.NameAttribute(NameOID.ORGANIZATION_NAME, TOOL)])
+
+
 def _real_leaf(chain: Sequence[x509.Certificate]) -> x509.Certificate | None:
     return chain[0] if chain else None
 
@@ -333,11 +406,10 @@ def _leaf_for(
     not_after: datetime.datetime | None = None,
     via: tuple[x509.Certificate, ...] = (),
 ) -> Forged:
-    """valid-ca's leaf: the real leaf's names, a fresh key; the kinds vary issuer and dates."""
-    key = _leaf_key()
+    """valid-ca's leaf: the real leaf's names, fresh keys; the kinds vary issuer and dates."""
     subject, names = _subject(host, real_leaf), _alt_names(host, real_leaf)
-    cert = _issue(subject, names, key, issuer, not_before, not_after)
-    return Forged((cert, *via), key, _names_note(host, real_leaf))
+    leaves = _issue_leaves(subject, names, issuer, not_before, real_leaf, not_after)
+    return _forged(leaves, via, _names_note(host, real_leaf))
 
 
 def _names_note(host: str, real_leaf: x509.Certificate | None) -> tuple[str, ...]:

@@ -15,6 +15,7 @@ from mitm_pincheck.verdicts.outcome import (
     ACCEPTED,
     CLOSED_WITHOUT_ALERT,
     IDLE,
+    INCOMPATIBLE,
     NOT_SEEN,
     OUTCOMES,
     REJECTED_AFTER_HANDSHAKE,
@@ -56,6 +57,11 @@ _KIND_WORDS: dict[str, _Words] = {
         "certificate signatures are not verified",
         "signatures are verified",
     ),
+    "spliced-chain": _Words(
+        "a self-signed certificate followed by the real server's intermediates",
+        "the pin is looked for anywhere in the chain, which is never validated",
+        "the chain is validated before any pin",
+    ),
     # Passthrough has its own rows in _TABLE; only `cert` is used.
     "passthrough": _Words("the real server's certificate", "", ""),
     "untrusted-ca": _Words(
@@ -91,6 +97,12 @@ _TABLE: dict[tuple[str, str, str], tuple[str, str]] = {
     (NOT_SEEN, _ANY, _ANY): (
         INCONCLUSIVE,
         "No connection to {host} in this phase: the app did not contact it, or bypassed the proxy.",
+    ),
+    (INCOMPATIBLE, _ANY, _ANY): (
+        INCONCLUSIVE,
+        "The app and the proxy could not agree on a TLS version, cipher or signature algorithm "
+        "for {host} ({detail}), so the app never judged {cert}: the handshake-failed error in "
+        "the journal says what did not match; report it as a limit of the proxy.",
     ),
     (IDLE, _ANY, _ANY): (
         INCONCLUSIVE,

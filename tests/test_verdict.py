@@ -11,6 +11,7 @@ from mitm_pincheck.verdicts import kinds
 from mitm_pincheck.verdicts.outcome import (
     ACCEPTED,
     IDLE,
+    INCOMPATIBLE,
     NOT_SEEN,
     OUTCOMES,
     REJECTED_AFTER_HANDSHAKE,
@@ -25,7 +26,7 @@ HOST = "api.example.com"
 
 def oracle(kind: str, expected: str, outcome: str, ca_trust_proven: bool) -> str:
     """DESIGN.md "Verdict rules", written out independently of verdict.py."""
-    if outcome in (NOT_SEEN, IDLE):
+    if outcome in (NOT_SEEN, IDLE, INCOMPATIBLE):  # the proxy could not talk to it: no evidence
         return INCONCLUSIVE
     if (
         outcome == REJECTED_IN_HANDSHAKE

@@ -209,10 +209,26 @@ def decide(
         after=words.holds
         if kind == "valid-ca"
         else "a check after the handshake caught it, though the TLS layer let it through",
-        sent=_sent(request, credentials),
+        sent=_sent(request, credentials, alert if outcome == ACCEPTED else None),
         detail=_detail(alert),
     )
     return Verdict(verdict, reason)
+
+
+def unused_closes_unreliable(kind: str, host: str, detail: str | None) -> Verdict:
+    """The verdict of a `rejected-after-handshake` row for a host that, in the same run, also
+    closed connections unused under a kind it accepted: it opens connections it may never use
+    (pre-connecting), and no wire signal tells such a close from a refusal."""
+    words = _KIND_WORDS.get(kind)
+    cert = words.cert if words else f"the {kind} certificate"
+    return Verdict(
+        INCONCLUSIVE,
+        f"The app completed a handshake with {cert} for {host or 'the host'}, then closed it "
+        f"({_detail(detail)}) without sending data, but in this run it also closed connections "
+        "unused under a certificate it accepted (pre-connecting), so its closes after the "
+        "handshake are not a reliable refusal signal: judge this host by the kinds refused in "
+        "the handshake, or test a build that does not pre-connect.",
+    )
 
 
 def _variant(kind: str, outcome: str, ca_trust_proven: bool) -> str:
@@ -237,11 +253,11 @@ def _lookup(outcome: str, expected: str, variant: str) -> tuple[str, str]:
     raise AssertionError(f"no verdict rule for {outcome} / {expected} / {variant}")
 
 
-def _sent(request: Mapping | None, credentials: Sequence[str]) -> str:
+def _sent(request: Mapping | None, credentials: Sequence[str], data: str | None = None) -> str:
     if request and request.get("method"):
         what = f"{request['method']} {request.get('path') or '/'}"
     else:
-        what = "application data"
+        what = data or "application data"  # e.g. "54 bytes of non-HTTP data"
     creds = [_header_title(c) for c in credentials]
     if not creds:
         return what

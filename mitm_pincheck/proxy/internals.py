@@ -133,8 +133,8 @@ def close_client_connection(master, client_id: str) -> bool:
     """Close the live client connection `client_id`; False if it is already gone."""
     proxyserver = master.addons.get("proxyserver")
     handler = getattr(proxyserver, "connections", {}).get(client_id)
-    if handler is None:
-        return False
+    if handler is None or handler.client not in handler.transports:
+        return False  # gone, or its socket already closed and only the hooks are left to run
     handler.close_connection(handler.client)
     return True
 

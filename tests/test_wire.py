@@ -1,0 +1,220 @@
+"""What the wire says, exactly (issue 11): nothing the proxy did becomes the client's refusal.
+
+Real clients through the real proxy: clients the proxy could not negotiate with, bytes mitmproxy
+cannot parse, a trigger killed at the timeout, a request followed by a reset, the server's exact
+chain, 0-RTT through passthrough, a phase change while forging, HTTP/2 authority, pre-connects.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import ssl
+import struct
+import subprocess
+import sys
+import threading
+
+import pytest
+from conftest import need, rows
+
+from mitm_pincheck.verdicts.outcome import classify, fold_connections
+
+SECRET = "Bearer wire-secret-value"
+
+
+def tunnel(env: dict, host: str) -> socket.socket:
+    from mitm_pincheck.demo import _tunnel
+
+    return _tunnel(env["PINCHECK_PROXY"], host)
+
+
+def trust_all() -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def journal(report_dir) -> list[dict]:
+    lines = (report_dir / "journal.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines]
+
+
+def outcomes_by_host(events: list[dict], phase: str) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for conn in fold_connections(events):
+        if conn.phase == phase:
+            found.setdefault(conn.host, []).append(classify(conn).outcome)
+    return found
+
+
+def proxy_host_port(env: dict) -> str:
+    return env["PINCHECK_PROXY"].removeprefix("http://")
+
+
+# ---- 1. a handshake the proxy could not do is not a refusal ---------------------------------
+
+
+def test_clients_the_proxy_must_negotiate_with_and_one_it_cannot(run_scenario, tmp_path):
+    """RSA-only, TLS 1.0 and RSA-PSS-only clients used to fail on the proxy's EC leaf with the
+    proxy's own alert, read as their refusal. Now they negotiate (a trust-all client accepts,
+    FAIL); the one client nothing could serve (Ed448 signatures only) is `incompatible`."""
+    curl, openssl = need("curl"), need("openssl")
+    request = "GET /v1/account HTTP/1.1\r\nHost: {}\r\nAuthorization: x\r\nConnection: close\r\n\r\n"
+
+    def curl_as(env, host, *args):
+        cmd = [curl, "--silent", "--insecure", "--max-time", "5", "--output", "/dev/null"]
+        cmd += ["--proxy", env["PINCHECK_PROXY"], *args, f"https://{host}/v1/account"]
+        subprocess.run(cmd, capture_output=True, timeout=20)
+
+    def s_client(env, host, *args):
+        cmd = [openssl, "s_client", "-proxy", proxy_host_port(env), "-quiet"]
+        cmd += ["-connect", f"{host}:443", "-servername", host, *args]
+        subprocess.run(cmd, input=request.format(host), capture_output=True, text=True, timeout=20)
+
+    def client(kind, env):
+        curl_as(env, "open.test", "--tls-max", "1.2", "--ciphers", "AES128-SHA")  # RSA only
+        curl_as(env, "api.svc.test", "--tlsv1.0", "--tls-max", "1.0", "--ciphers", "DEFAULT:@SECLEVEL=0")
+        s_client(env, "cdn.svc.test", "-tls1_3", "-sigalgs", "rsa_pss_rsae_sha256")
+        s_client(env, "pinned.test", "-tls1_3", "-sigalgs", "ed448")
+
+    report = run_scenario(
+        client,
+        hosts=[
+            {"host": h, "pinned": False}
+            for h in ("open.test", "api.svc.test", "cdn.svc.test", "pinned.test")
+        ],
+        phases=["self-signed", "wrong-key"],
+    )
+    r = rows(report)
+    for host in ("open.test", "api.svc.test", "cdn.svc.test"):
+        row = r[(host, "self-signed")]
+        assert (row["outcome"], row["verdict"]) == ("accepted", "fail"), row
+    # The real server's key is EC: an RSA-only client cannot talk to it either, and wrong-key
+    # shows exactly its chain. No shared algorithm is not a refusal.
+    for host in ("open.test", "cdn.svc.test"):
+        row = r[(host, "wrong-key")]
+        assert (row["outcome"], row["verdict"]) == ("incompatible", "inconclusive"), row
+    assert r[("api.svc.test", "wrong-key")]["outcome"] == "accepted"  # TLS 1.0 with ECDSA
+    for phase in ("self-signed", "wrong-key"):
+        row = r[("pinned.test", phase)]
+        assert (row["outcome"], row["verdict"]) == ("incompatible", "inconclusive"), row
+        assert row["evidence"]["alerts"] == []  # the alert was ours, not the client's
+        assert "could not agree" in row["reason"]
+
+
+# ---- 2. any byte after the handshake is acceptance; the proxy's closes are its own -----------
+
+
+def _h2_headers_frame(host: str) -> bytes:
+    from hpack import Encoder
+
+    block = Encoder().encode(
+        [(":method", "GET"), (":scheme", "https"), (":path", "/v1/h2"), (":authority", host),
+         ("Authorization", SECRET)]
+    )  # fmt: skip
+    return struct.pack(">I", len(block))[1:] + b"\x01\x05" + struct.pack(">I", 1) + block
+
+
+def test_any_byte_after_the_handshake_is_acceptance_and_never_journaled(run_scenario, tmp_path):
+    host = "open.test"
+    payloads = {
+        "space in the path": f"GET /a b HTTP/1.1\r\nHost: {host}\r\nAuthorization: {SECRET}\r\n\r\n",
+        "header without colon": f"GET / HTTP/1.1\r\nHost: {host}\r\nAuthorization {SECRET}\r\n\r\n",
+        "client-first text": f"LOGIN {SECRET}\r\n",
+    }
+
+    def raw(env, data: bytes, alpn: str | None = None) -> None:
+        context = trust_all()
+        if alpn:
+            context.set_alpn_protocols([alpn])
+        with context.wrap_socket(tunnel(env, host), server_hostname=host) as s:
+            s.sendall(data)
+            s.settimeout(2)
+            try:
+                while s.recv(4096):  # until the proxy answers and closes, or goes quiet
+                    pass
+            except (TimeoutError, ssl.SSLError, OSError):
+                pass
+
+    def client(kind, env):
+        for text in payloads.values():
+            raw(env, text.encode())
+        preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+        raw(env, preface + _h2_headers_frame(host), alpn="h2")  # uppercase name: GOAWAY
+
+    report = run_scenario(client, hosts=[{"host": host, "pinned": True}], phases=["self-signed"])
+    row = rows(report)[(host, "self-signed")]
+    assert (row["outcome"], row["verdict"]) == ("accepted", "fail")
+    assert row["evidence"]["outcomes"] == {"accepted": 4}
+    events = journal(tmp_path / "out")
+    conns = [c for c in fold_connections(events) if c.host == host]
+    assert all(classify(c).outcome == "accepted" for c in conns)
+    # mitmproxy answered the malformed HTTP/1 requests with 400 and closed: its close, not theirs
+    closers = sorted(str(c.closed_by) for c in conns)
+    assert closers.count("proxy") >= 2, closers
+    text = (tmp_path / "out" / "journal.jsonl").read_text() + json.dumps(report)
+    assert "wire-secret-value" not in text and "LOGIN" not in text
+
+
+# ---- 3. phase end: the proxy closes and marks its connections before the trigger dies ---------
+
+IDLE_CLIENT = """
+import os, socket, ssl, sys, time
+sys.path.insert(0, {path!r})
+from mitm_pincheck.demo import _tunnel
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT); ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+s = ctx.wrap_socket(_tunnel(os.environ["PINCHECK_PROXY"], "pinned.test"),
+                    server_hostname="pinned.test")
+print("handshake done", flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_client_killed_at_the_timeout_is_idle_not_a_refusal(run_scenario, tmp_path):
+    from pathlib import Path
+
+    script = tmp_path / "idle_client.py"
+    script.write_text(IDLE_CLIENT.format(path=str(Path(__file__).resolve().parents[1])))
+    report = run_scenario(
+        trigger=f"{sys.executable} {script}",
+        hosts=[{"host": "pinned.test", "pinned": True}],
+        phases=["self-signed"],
+        timeout=3,
+    )
+    row = rows(report)[("pinned.test", "self-signed")]
+    assert (row["outcome"], row["verdict"]) == ("idle", "inconclusive"), row
+    events = journal(tmp_path / "out")
+    names = [e["event"] for e in events if e["event"] in ("phase-end", "trigger-exit", "closed")]
+    assert names.index("phase-end") < names.index("trigger-exit")
+    assert [e["by"] for e in events if e["event"] == "closed"] == ["proxy"]
+
+
+# ---- 4. a request followed at once by a reset; no TLS 1.3 tickets -----------------------------
+
+
+def test_request_then_reset_is_never_a_refusal_and_no_tickets_are_sent(run_scenario):
+    tickets = []
+
+    def client(kind, env):
+        for _ in range(8):
+            s = trust_all().wrap_socket(tunnel(env, "open.test"), server_hostname="open.test")
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            s.sendall(f"GET /v1/me HTTP/1.1\r\nHost: open.test\r\nAuthorization: {SECRET}\r\n\r\n".encode())
+            s.close()  # a reset: whatever the kernel still holds is thrown away
+        with trust_all().wrap_socket(tunnel(env, "open.test"), server_hostname="open.test") as s:
+            version = s.version()
+            s.sendall(b"GET / HTTP/1.1\r\nHost: open.test\r\nConnection: close\r\n\r\n")
+            while s.recv(4096):  # NewSessionTickets, if any, arrive before the response
+                pass
+            tickets.append((version, s.session.has_ticket))
+
+    report = run_scenario(client, hosts=[{"host": "open.test", "pinned": True}], phases=["self-signed"])
+    row = rows(report)[("open.test", "self-signed")]
+    assert (row["outcome"], row["verdict"]) == ("accepted", "fail")
+    counts = row["evidence"]["outcomes"]
+    assert set(counts) <= {"accepted", "idle"}, counts  # a reset is never a refusal
+    assert counts["accepted"] >= 1
+    assert tickets == [("TLSv1.3", False)]

@@ -218,3 +218,123 @@ def test_request_then_reset_is_never_a_refusal_and_no_tickets_are_sent(run_scena
     assert set(counts) <= {"accepted", "idle"}, counts  # a reset is never a refusal
     assert counts["accepted"] >= 1
     assert tickets == [("TLSv1.3", False)]
+
+
+# ---- 5, 6, 7: the server's exact chain, spliced-chain, 0-RTT through passthrough --------------
+
+
+@pytest.fixture
+def s_server(tmp_path, backend):
+    """`openssl s_server` for the backend's names: sends leaf, intermediate *and root*, and
+    takes TLS 1.3 early data. Yields its port."""
+    from cryptography.hazmat.primitives import serialization
+
+    openssl = need("openssl")
+    extra = tmp_path / "intermediate-and-root.pem"
+    pem = serialization.Encoding.PEM
+    extra.write_bytes(backend.intermediate.public_bytes(pem) + backend.ca_path.read_bytes())
+    cmd = [openssl, "s_server", "-accept", "127.0.0.1:0", "-early_data", "-no_anti_replay"]
+    cmd += ["-cert", str(backend.chain_path), "-key", str(backend.chain_path)]
+    cmd += ["-cert_chain", str(extra)]
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        for line in proc.stdout:  # "ACCEPT 127.0.0.1:PORT" once it listens
+            if line.startswith("ACCEPT"):
+                break
+        port = int(line.rsplit(":", 1)[1])
+        threading.Thread(target=proc.stdout.read, daemon=True).start()  # keep it unblocked
+        yield port
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def _has_ticket(openssl: str, session) -> bool:
+    if not session.exists():
+        return False
+    cmd = [openssl, "sess_id", "-in", str(session), "-noout", "-text"]
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    return "TLS session ticket:" in out.stdout
+
+
+def _pems(text: str) -> list[bytes]:
+    from cryptography import x509
+
+    blocks = text.split("-----BEGIN CERTIFICATE-----")[1:]
+    pems = [("-----BEGIN CERTIFICATE-----" + b.split("-----END CERTIFICATE-----")[0]
+             + "-----END CERTIFICATE-----\n").encode() for b in blocks]  # fmt: skip
+    return [x509.load_pem_x509_certificate(p) for p in pems]
+
+
+def test_exact_chain_spliced_chain_and_early_data_through_passthrough(
+    run_scenario, backend, s_server, tmp_path, device_trust
+):
+    import time
+
+    openssl = need("openssl")
+    host = "cdn.svc.test"
+    shown: dict[str, list] = {}
+    session = tmp_path / "session.pem"
+    early = tmp_path / "early.txt"
+    early.write_text(f"GET /v1/early HTTP/1.1\r\nHost: {host}\r\n\r\n")
+
+    def s_client(env, *args, **kwargs):
+        cmd = [openssl, "s_client", "-proxy", proxy_host_port(env), "-connect", f"{host}:443"]
+        return [*cmd, "-servername", host, *args]
+
+    def client(kind, env):
+        if kind == "passthrough":
+            # A full handshake that keeps the real server's ticket (written when it arrives),
+            # then a resumption that sends its request as 0-RTT early data.
+            first = subprocess.Popen(
+                s_client(env, "-sess_out", str(session), "-ign_eof"),
+                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+            deadline = time.monotonic() + 5
+            while not _has_ticket(openssl, session) and time.monotonic() < deadline:
+                time.sleep(0.05)  # polling for the ticket, the event itself
+            first.kill()
+            first.wait()
+            out = subprocess.run(
+                s_client(env, "-sess_in", str(session), "-early_data", str(early)),
+                stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=20,
+            )  # fmt: skip
+            shown[kind] = ["early data was accepted" in out.stdout.lower()]
+        else:
+            out = subprocess.run(
+                s_client(env, "-showcerts", "-CAfile", str(device_trust), "-verify_return_error"),
+                stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=20,
+            )  # fmt: skip
+            shown[kind] = _pems(out.stdout)
+
+    port = s_server
+    report = run_scenario(
+        client,
+        hosts=[{"host": host, "pinned": True}],
+        phases=["passthrough", "wrong-key", "spliced-chain"],
+        resolve={host: f"127.0.0.1:{port}"},
+    )
+    r = rows(report)
+    root = _pems(backend.ca_path.read_text())[0]
+    # 5: exactly what the server sends, root included; only the leaf differs
+    wrong_key = shown["wrong-key"]
+    assert wrong_key[1:] == [backend.intermediate, root]
+    assert wrong_key[0].public_key() != backend.leaf.public_key()
+    # 6: a self-signed leaf for the host in front of the real intermediate and root
+    spliced = shown["spliced-chain"]
+    assert spliced[1:] == [backend.intermediate, root]
+    assert spliced[0].issuer == spliced[0].subject
+    for kind in ("wrong-key", "spliced-chain"):
+        assert (r[(host, kind)]["outcome"], r[(host, kind)]["verdict"]) == (
+            "rejected-in-handshake",
+            "pass",
+        )
+    # 7: early data is data, not an alert
+    assert shown["passthrough"] == [True], "the stand-in server did not take the early data"
+    events = journal(tmp_path / "out")
+    # (the first connection, killed once it had its ticket, is whatever a killed client is)
+    assert outcomes_by_host(events, "passthrough")[host][-1] == "accepted"
+    assert (r[(host, "passthrough")]["outcome"], r[(host, "passthrough")]["verdict"]) == (
+        "accepted",
+        "pass",
+    )

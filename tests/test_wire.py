@@ -61,7 +61,9 @@ def test_clients_the_proxy_must_negotiate_with_and_one_it_cannot(run_scenario, t
     proxy's own alert, read as their refusal. Now they negotiate (a trust-all client accepts,
     FAIL); the one client nothing could serve (Ed448 signatures only) is `incompatible`."""
     curl, openssl = need("curl"), need("openssl")
-    request = "GET /v1/account HTTP/1.1\r\nHost: {}\r\nAuthorization: x\r\nConnection: close\r\n\r\n"
+    request = (
+        "GET /v1/account HTTP/1.1\r\nHost: {}\r\nAuthorization: x\r\nConnection: close\r\n\r\n"
+    )
 
     def curl_as(env, host, *args):
         cmd = [curl, "--silent", "--insecure", "--max-time", "5", "--output", "/dev/null"]
@@ -75,7 +77,9 @@ def test_clients_the_proxy_must_negotiate_with_and_one_it_cannot(run_scenario, t
 
     def client(kind, env):
         curl_as(env, "open.test", "--tls-max", "1.2", "--ciphers", "AES128-SHA")  # RSA only
-        curl_as(env, "api.svc.test", "--tlsv1.0", "--tls-max", "1.0", "--ciphers", "DEFAULT:@SECLEVEL=0")
+        curl_as(
+            env, "api.svc.test", "--tlsv1.0", "--tls-max", "1.0", "--ciphers", "DEFAULT:@SECLEVEL=0"
+        )
         s_client(env, "cdn.svc.test", "-tls1_3", "-sigalgs", "rsa_pss_rsae_sha256")
         s_client(env, "pinned.test", "-tls1_3", "-sigalgs", "ed448")
 
@@ -107,42 +111,51 @@ def test_clients_the_proxy_must_negotiate_with_and_one_it_cannot(run_scenario, t
 # ---- 2. any byte after the handshake is acceptance; the proxy's closes are its own -----------
 
 
-def _h2_headers_frame(host: str) -> bytes:
+H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+
+
+def _h2_headers_frame(authority: str, credential_header: str = "authorization") -> bytes:
+    """A HEADERS frame (END_STREAM, END_HEADERS) on stream 1."""
     from hpack import Encoder
 
     block = Encoder().encode(
-        [(":method", "GET"), (":scheme", "https"), (":path", "/v1/h2"), (":authority", host),
-         ("Authorization", SECRET)]
+        [(":method", "GET"), (":scheme", "https"), (":path", "/v1/h2"),
+         (":authority", authority), (credential_header, SECRET)]
     )  # fmt: skip
     return struct.pack(">I", len(block))[1:] + b"\x01\x05" + struct.pack(">I", 1) + block
+
+
+def _talk(env: dict, host: str, data: bytes, alpn: str | None = None) -> str | None:
+    """Send `data` over a TLS connection through the proxy (any certificate accepted), read
+    until the proxy closes or goes quiet; returns the negotiated ALPN."""
+    context = trust_all()
+    if alpn:
+        context.set_alpn_protocols([alpn])
+    with context.wrap_socket(tunnel(env, host), server_hostname=host) as s:
+        negotiated = s.selected_alpn_protocol()
+        s.sendall(data)
+        s.settimeout(2)
+        try:
+            while s.recv(4096):
+                pass
+        except (TimeoutError, ssl.SSLError, OSError):
+            pass
+    return negotiated
 
 
 def test_any_byte_after_the_handshake_is_acceptance_and_never_journaled(run_scenario, tmp_path):
     host = "open.test"
     payloads = {
-        "space in the path": f"GET /a b HTTP/1.1\r\nHost: {host}\r\nAuthorization: {SECRET}\r\n\r\n",
-        "header without colon": f"GET / HTTP/1.1\r\nHost: {host}\r\nAuthorization {SECRET}\r\n\r\n",
+        "space in the path": f"GET /a b HTTP/1.1\r\nHost: {host}\r\nX-Api-Key: {SECRET}\r\n\r\n",
+        "header without colon": f"GET / HTTP/1.1\r\nHost: {host}\r\nX-Api-Key {SECRET}\r\n\r\n",
         "client-first text": f"LOGIN {SECRET}\r\n",
     }
-
-    def raw(env, data: bytes, alpn: str | None = None) -> None:
-        context = trust_all()
-        if alpn:
-            context.set_alpn_protocols([alpn])
-        with context.wrap_socket(tunnel(env, host), server_hostname=host) as s:
-            s.sendall(data)
-            s.settimeout(2)
-            try:
-                while s.recv(4096):  # until the proxy answers and closes, or goes quiet
-                    pass
-            except (TimeoutError, ssl.SSLError, OSError):
-                pass
+    # and an HTTP/2 preface where HTTP/1 was negotiated (the stand-in upstream has no h2)
 
     def client(kind, env):
         for text in payloads.values():
-            raw(env, text.encode())
-        preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
-        raw(env, preface + _h2_headers_frame(host), alpn="h2")  # uppercase name: GOAWAY
+            _talk(env, host, text.encode())
+        _talk(env, host, H2_PREFACE + _h2_headers_frame(host), alpn="h2")  # no h2 upstream: HTTP/1
 
     report = run_scenario(client, hosts=[{"host": host, "pinned": True}], phases=["self-signed"])
     row = rows(report)[(host, "self-signed")]
@@ -202,7 +215,9 @@ def test_request_then_reset_is_never_a_refusal_and_no_tickets_are_sent(run_scena
         for _ in range(8):
             s = trust_all().wrap_socket(tunnel(env, "open.test"), server_hostname="open.test")
             s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            s.sendall(f"GET /v1/me HTTP/1.1\r\nHost: open.test\r\nAuthorization: {SECRET}\r\n\r\n".encode())
+            s.sendall(
+                f"GET /v1/me HTTP/1.1\r\nHost: open.test\r\nCookie: {SECRET}\r\n\r\n".encode()
+            )
             s.close()  # a reset: whatever the kernel still holds is thrown away
         with trust_all().wrap_socket(tunnel(env, "open.test"), server_hostname="open.test") as s:
             version = s.version()
@@ -211,7 +226,9 @@ def test_request_then_reset_is_never_a_refusal_and_no_tickets_are_sent(run_scena
                 pass
             tickets.append((version, s.session.has_ticket))
 
-    report = run_scenario(client, hosts=[{"host": "open.test", "pinned": True}], phases=["self-signed"])
+    report = run_scenario(
+        client, hosts=[{"host": "open.test", "pinned": True}], phases=["self-signed"]
+    )
     row = rows(report)[("open.test", "self-signed")]
     assert (row["outcome"], row["verdict"]) == ("accepted", "fail")
     counts = row["evidence"]["outcomes"]
@@ -234,6 +251,7 @@ def s_server(tmp_path, backend):
     pem = serialization.Encoding.PEM
     extra.write_bytes(backend.intermediate.public_bytes(pem) + backend.ca_path.read_bytes())
     cmd = [openssl, "s_server", "-accept", "127.0.0.1:0", "-early_data", "-no_anti_replay"]
+    cmd += ["-alpn", "h2"]  # so that mitmproxy offers HTTP/2 to clients that ask for it
     cmd += ["-cert", str(backend.chain_path), "-key", str(backend.chain_path)]
     cmd += ["-cert_chain", str(extra)]
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -338,3 +356,111 @@ def test_exact_chain_spliced_chain_and_early_data_through_passthrough(
         "accepted",
         "pass",
     )
+
+
+# ---- 2 and 9: HTTP/2 that mitmproxy refuses is acceptance; evidence names the connection's host
+
+
+def test_http2_headers_mitmproxy_refuses_are_acceptance_and_evidence_names_the_connection(
+    run_scenario, s_server, tmp_path
+):
+    host = "cdn.svc.test"
+    negotiated = []
+
+    def client(kind, env):
+        # :authority names another host: the evidence must name the connection's host
+        negotiated.append(_talk(env, host, H2_PREFACE + _h2_headers_frame("evil.invalid"), "h2"))
+        # an upper-case header name: mitmproxy's HTTP/2 layer answers with GOAWAY
+        bad = _h2_headers_frame(host, credential_header="Authorization")
+        negotiated.append(_talk(env, host, H2_PREFACE + bad, "h2"))
+
+    report = run_scenario(
+        client,
+        hosts=[{"host": host, "pinned": True}],
+        phases=["self-signed"],
+        resolve={host: f"127.0.0.1:{s_server}"},
+    )
+    assert negotiated == ["h2", "h2"]
+    row = rows(report)[(host, "self-signed")]
+    assert (row["outcome"], row["verdict"]) == ("accepted", "fail")
+    assert row["evidence"]["outcomes"] == {"accepted": 2}
+    assert [r["host"] for r in row["evidence"]["requests"]] == [host]
+    text = (tmp_path / "out" / "journal.jsonl").read_text()
+    assert "evil.invalid" not in text and "wire-secret-value" not in text
+
+
+# ---- 8: a phase change while the certificate is being forged -----------------------------------
+
+
+def test_a_phase_change_while_forging_shows_the_new_phase_kind(run_scenario, monkeypatch):
+    from mitm_pincheck.proxy import addon as addon_mod
+    from mitm_pincheck.proxy import forge as forge_mod
+
+    second_phase = threading.Event()
+    real_forge, real_start = forge_mod.Forge.forge, addon_mod.PincheckAddon.start_phase
+
+    def slow_forge(self, host, kind, real_chain=None):
+        if kind == "valid-ca":  # still forging when the phase ends
+            second_phase.wait(10)
+        return real_forge(self, host, kind, real_chain)
+
+    def start_phase(self, index, kind):
+        real_start(self, index, kind)
+        if index == 1:
+            second_phase.set()
+
+    monkeypatch.setattr(forge_mod.Forge, "forge", slow_forge)
+    monkeypatch.setattr(addon_mod.PincheckAddon, "start_phase", start_phase)
+    seen: list = []
+
+    def connect(env):
+        from cryptography import x509
+
+        with trust_all().wrap_socket(tunnel(env, "open.test"), server_hostname="open.test") as s:
+            seen.append(x509.load_der_x509_certificate(s.getpeercert(binary_form=True)))
+
+    started: list[threading.Thread] = []
+
+    def client(kind, env):
+        if kind == "valid-ca":  # its handshake waits for the forge, past this phase's end
+            started.append(threading.Thread(target=connect, args=(env,)))
+            started[0].start()
+        else:
+            started[0].join(15)
+
+    report = run_scenario(
+        client, hosts=[{"host": "open.test", "pinned": True}], phases=["valid-ca", "self-signed"],
+        timeout=2,
+    )  # fmt: skip
+    assert len(seen) == 1 and seen[0].issuer == seen[0].subject  # self-signed's, not mitmproxy's
+    r = rows(report)
+    assert r[("open.test", "valid-ca")]["outcome"] == "not-seen"
+    assert r[("open.test", "self-signed")]["connections"] == 1
+
+
+# ---- 10: connections closed unused ---------------------------------------------------------------
+
+
+def test_a_host_that_closes_connections_unused_gets_no_pass_for_closing(run_scenario, device_trust):
+    def open_and_close(env, request: bool) -> None:
+        context = ssl.create_default_context(cafile=str(device_trust))
+        with context.wrap_socket(tunnel(env, "pinned.test"), server_hostname="pinned.test") as s:
+            if request:
+                s.sendall(b"GET / HTTP/1.1\r\nHost: pinned.test\r\nConnection: close\r\n\r\n")
+                while s.recv(4096):
+                    pass
+
+    def client(kind, env):
+        open_and_close(env, request=False)  # pre-connected, never used
+        if kind == "passthrough":
+            open_and_close(env, request=True)
+
+    report = run_scenario(
+        client, hosts=[{"host": "pinned.test", "pinned": True}], phases=["passthrough", "valid-ca"]
+    )
+    r = rows(report)
+    assert r[("pinned.test", "passthrough")]["verdict"] == "pass"
+    row = r[("pinned.test", "valid-ca")]
+    assert row["outcome"] == "rejected-after-handshake"
+    assert row["verdict"] == "inconclusive"
+    assert "not a reliable refusal signal" in row["reason"]

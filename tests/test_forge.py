@@ -456,6 +456,9 @@ def test_minted_kinds_offer_the_same_leaf_with_an_ec_and_an_rsa_key(kind, truste
     assert _sans(first) == _sans(second)
     assert first_key.public_key() == first.public_key()
     assert second_key.public_key() == second.public_key()
+    for cert in (first, second):  # RSA key exchange needs keyEncipherment (the JDK checks)
+        is_rsa = isinstance(cert.public_key(), rsa.RSAPublicKey)
+        assert _ext(cert, x509.KeyUsage).key_encipherment is is_rsa
     # the real leaf's key type comes first (the one evidence shows)
     real_is_rsa = isinstance(upstream.leaf.public_key(), rsa.RSAPublicKey)
     assert isinstance(first.public_key(), rsa.RSAPublicKey) == real_is_rsa

@@ -713,7 +713,7 @@ def test_a_wildcard_never_matched_says_so_without_a_double_negative():
     )
 
 
-# --- connections closed unused (issue 11, item 10) -------------------------------------------------
+# --- connections closed unused (issue 11, item 10) ------------------------------------------
 
 
 def test_a_host_that_accepted_yet_closed_connections_unused_gets_no_pass_for_closing():

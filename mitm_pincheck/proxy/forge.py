@@ -458,7 +458,7 @@ def _issue(
         .not_valid_before(not_before)
         .not_valid_after(not_after or _not_after(not_before, issuer))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(_key_usage(digital_signature=True), critical=True)
+        .add_extension(_leaf_key_usage(key), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
@@ -470,11 +470,19 @@ def _issue(
     return builder.sign(issuer.key, mirror.signing_hash(issuer.key))
 
 
-def _key_usage(digital_signature: bool = False, cert_sign: bool = False) -> x509.KeyUsage:
+def _leaf_key_usage(key: PrivateKeyTypes) -> x509.KeyUsage:
+    # An RSA leaf may be used for RSA key exchange (TLS 1.0-1.2 TLS_RSA_* suites), which strict
+    # clients (the JDK) refuse without keyEncipherment: a refusal that says nothing of pins.
+    return _key_usage(digital_signature=True, key_encipherment=isinstance(key, rsa.RSAPrivateKey))
+
+
+def _key_usage(
+    digital_signature: bool = False, cert_sign: bool = False, key_encipherment: bool = False
+) -> x509.KeyUsage:
     return x509.KeyUsage(
         digital_signature=digital_signature,
         content_commitment=False,
-        key_encipherment=False,
+        key_encipherment=key_encipherment,
         data_encipherment=False,
         key_agreement=False,
         key_cert_sign=cert_sign,

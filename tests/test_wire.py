@@ -404,8 +404,8 @@ def test_a_phase_change_while_forging_shows_the_new_phase_kind(run_scenario, mon
             second_phase.wait(10)
         return real_forge(self, host, kind, real_chain)
 
-    def start_phase(self, index, kind):
-        real_start(self, index, kind)
+    def start_phase(self, index, kind, *args, **kwargs):
+        real_start(self, index, kind, *args, **kwargs)
         if index == 1:
             second_phase.set()
 

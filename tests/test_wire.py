@@ -254,12 +254,12 @@ def s_server(tmp_path, backend):
     cmd += ["-alpn", "h2"]  # so that mitmproxy offers HTTP/2 to clients that ask for it
     cmd += ["-cert", str(backend.chain_path), "-key", str(backend.chain_path)]
     cmd += ["-cert_chain", str(extra)]
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE)  # bytes: h2 too
     try:
         for line in proc.stdout:  # "ACCEPT 127.0.0.1:PORT" once it listens
-            if line.startswith("ACCEPT"):
+            if line.startswith(b"ACCEPT"):
                 break
-        port = int(line.rsplit(":", 1)[1])
+        port = int(line.rsplit(b":", 1)[1])
         threading.Thread(target=proc.stdout.read, daemon=True).start()  # keep it unblocked
         yield port
     finally:

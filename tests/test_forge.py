@@ -723,3 +723,18 @@ def test_kinds_command_json_is_the_catalogue():
     assert [k["name"] for k in listed] == list(KINDS)
     assert listed[0]["pinned"] == KINDS[listed[0]["name"]].pinned
     assert {"presents", "unpinned", "catches", "needs_ca_trust", "intercepts"} <= set(listed[0])
+
+
+def test_rsa_leaves_share_one_key_per_kind_never_across_kinds(trusted, upstream):
+    # An RSA key takes ~50 ms with the GIL held: one per kind, made at start-up, never per host.
+    a = Forge(trusted).forge("a.example.test", "valid-ca", upstream.chain)
+    b = Forge(trusted).forge("b.example.test", "valid-ca", upstream.chain)
+    c = Forge(trusted).forge("a.example.test", "self-signed", upstream.chain)
+
+    def rsa_key(forged):
+        return next(k for _, k in forged.leaves if isinstance(k, rsa.RSAPrivateKey))
+
+    assert rsa_key(a).public_key() == rsa_key(b).public_key()
+    assert rsa_key(a).public_key() != rsa_key(c).public_key()
+    minted = {k for k in KINDS if KINDS[k].intercepts} - {"wrong-key", "spliced-chain"}
+    assert forge.MINTED_KINDS <= minted

@@ -152,6 +152,8 @@ class PincheckAddon:
     def running(self):
         if self.forge is None:
             self.forge = make_forge(Path(ctx.options.confdir).expanduser())
+        if self.scenario is not None:
+            forging.warm_up(self.scenario.phases)
         self.started.set()
 
     # ---- phases (called by runner.py)

@@ -11,6 +11,7 @@ Pure crypto: no sockets, no mitmproxy objects except in `authority_from_mitmprox
 from __future__ import annotations
 
 import datetime
+import functools
 import ipaddress
 import os
 import threading
@@ -37,6 +38,11 @@ BACKDATE = datetime.timedelta(days=1)
 # .invalid is reserved (RFC 2606): it can never be the real host, and resolves nowhere.
 WRONG_HOST_NAMES = ("wrong-host.invalid", "pincheck-wrong-host.invalid")
 RSA_LEAF_BITS = 2048
+# The kinds whose leaves the proxy mints, with an EC and an RSA key each.
+MINTED_KINDS = frozenset(
+    ("valid-ca", "self-signed", "untrusted-ca", "wrong-host", "expired", "not-yet-valid")
+    + ("leaf-as-ca",)
+)
 
 
 @dataclass(frozen=True)
@@ -77,7 +83,7 @@ def valid_ca(host: str, real_leaf: x509.Certificate | None, trusted: Authority) 
     TrustKit, NSURLSession delegates). It is also the control that proves the device trusts the
     proxy CA, so its names match the real certificate's.
     """
-    return _leaf_for(host, real_leaf, trusted, _now() - BACKDATE)
+    return _leaf_for(host, real_leaf, trusted, _now() - BACKDATE, kind="valid-ca")
 
 
 def self_signed(host: str, real_leaf: x509.Certificate | None) -> Forged:
@@ -89,7 +95,8 @@ def self_signed(host: str, real_leaf: x509.Certificate | None) -> Forged:
     """
     start = _now() - BACKDATE
     subject = _self_signed_subject(host, real_leaf)
-    leaves = _issue_leaves(subject, _alt_names(host, real_leaf), None, start, real_leaf)
+    names = _alt_names(host, real_leaf)
+    leaves = _issue_leaves("self-signed", subject, names, None, start, real_leaf)
     return _forged(leaves, (), _names_note(host, real_leaf))
 
 
@@ -122,8 +129,11 @@ def spliced_chain(host: str, real_chain: Sequence[x509.Certificate] | None) -> F
     real_leaf = _real_leaf(real_chain or ())
     start = _now() - BACKDATE
     subject = _self_signed_subject(host, real_leaf)
-    if real_leaf is not None:
-        key, notes = mirror.fresh_key_like(real_leaf.public_key())
+    real_key = real_leaf.public_key() if real_leaf is not None else None
+    if isinstance(real_key, rsa.RSAPublicKey):  # (see rsa_leaf_key: never one per host)
+        key, notes = rsa_leaf_key("spliced-chain", real_key.key_size), ()
+    elif real_key is not None:
+        key, notes = mirror.fresh_key_like(real_key)
     else:
         key, notes = _leaf_key(), ()
     cert = _issue(subject, _alt_names(host, real_leaf), key, None, start)
@@ -142,7 +152,7 @@ def untrusted_ca(host: str, real_leaf: x509.Certificate | None, untrusted: Autho
     check the chain is well formed, or that trust every CA they are shown. Correct clients
     refuse it in the handshake with alert unknown_ca ("unable to get local issuer certificate").
     """
-    return _leaf_for(host, real_leaf, untrusted, _now() - BACKDATE)
+    return _leaf_for(host, real_leaf, untrusted, _now() - BACKDATE, kind="untrusted-ca")
 
 
 def wrong_host(host: str, trusted: Authority) -> Forged:
@@ -154,7 +164,7 @@ def wrong_host(host: str, trusted: Authority) -> Forged:
     """
     name = next(n for n in WRONG_HOST_NAMES if n != host)
     start = _now() - BACKDATE
-    leaves = _issue_leaves(_name(name, TOOL), [x509.DNSName(name)], trusted, start)
+    leaves = _issue_leaves("wrong-host", _name(name, TOOL), [x509.DNSName(name)], trusted, start)
     return _forged(leaves, ())
 
 
@@ -167,7 +177,7 @@ def expired(host: str, real_leaf: x509.Certificate | None, trusted: Authority) -
     """
     now = _now()
     days = datetime.timedelta(days=1)
-    return _leaf_for(host, real_leaf, trusted, now - 60 * days, now - 30 * days)
+    return _leaf_for(host, real_leaf, trusted, now - 60 * days, now - 30 * days, kind="expired")
 
 
 def not_yet_valid(host: str, real_leaf: x509.Certificate | None, trusted: Authority) -> Forged:
@@ -177,7 +187,8 @@ def not_yet_valid(host: str, real_leaf: x509.Certificate | None, trusted: Author
     half of one). Correct clients refuse it in the handshake; OpenSSL reports "certificate is
     not yet valid" and sends bad_certificate.
     """
-    return _leaf_for(host, real_leaf, trusted, _now() + datetime.timedelta(days=30))
+    start = _now() + datetime.timedelta(days=30)
+    return _leaf_for(host, real_leaf, trusted, start, kind="not-yet-valid")
 
 
 def leaf_as_ca(host: str, real_leaf: x509.Certificate | None, trusted: Authority) -> Forged:
@@ -193,7 +204,8 @@ def leaf_as_ca(host: str, real_leaf: x509.Certificate | None, trusted: Authority
     ee_key = _leaf_key()
     ee_name = _name("mitm-pincheck end-entity certificate, not a CA", TOOL)
     end_entity = _issue(ee_name, [x509.DNSName("not-a-ca.invalid")], ee_key, trusted, start)
-    return _leaf_for(host, real_leaf, Authority(end_entity, ee_key), start, via=(end_entity,))
+    issuer = Authority(end_entity, ee_key)
+    return _leaf_for(host, real_leaf, issuer, start, via=(end_entity,), kind="leaf-as-ca")
 
 
 # --- the cache ---------------------------------------------------------------------------------
@@ -314,20 +326,38 @@ def _leaf_key() -> ec.EllipticCurvePrivateKey:
     return ec.generate_private_key(ec.SECP256R1())
 
 
-def _rsa_leaf_key() -> rsa.RSAPrivateKey:
-    # For the clients that cannot use an EC leaf (RSA-only cipher lists, RSA-PSS-only TLS 1.3).
-    return rsa.generate_private_key(65537, RSA_LEAF_BITS)
+@functools.cache
+def rsa_leaf_key(kind: str, bits: int = RSA_LEAF_BITS) -> rsa.RSAPrivateKey:
+    """The RSA key of every RSA leaf of `kind`, for the clients that cannot use an EC leaf
+    (RSA-only cipher lists, RSA-PSS-only TLS 1.3).
+
+    One per kind for the process, as mitmproxy uses one key for all its leaves: generating an
+    RSA key holds the GIL for 50 ms or more, which per host would stall every connection the
+    proxy serves. A kind never shows another kind's key, so a client that remembers keys
+    cannot carry an acceptance from one phase into the next; hosts are pinned one by one, so
+    sharing a key across them changes nothing a pin can see."""
+    return rsa.generate_private_key(65537, bits)
 
 
-def _leaf_keys(real_leaf: x509.Certificate | None) -> tuple[PrivateKeyTypes, PrivateKeyTypes]:
-    """An EC and an RSA key, the real leaf's type first (the one shown in evidence)."""
-    ec_key, rsa_key = _leaf_key(), _rsa_leaf_key()
+def warm_up(kinds) -> None:
+    """Make the RSA keys of `kinds` now (at start-up), not on a client's first connection."""
+    for kind in kinds:
+        if kind in MINTED_KINDS:
+            rsa_leaf_key(kind)
+
+
+def _leaf_keys(
+    kind: str, real_leaf: x509.Certificate | None
+) -> tuple[PrivateKeyTypes, PrivateKeyTypes]:
+    """A fresh EC key and the kind's RSA key, the real leaf's type first (shown in evidence)."""
+    ec_key, rsa_key = _leaf_key(), rsa_leaf_key(kind)
     if real_leaf is not None and isinstance(real_leaf.public_key(), rsa.RSAPublicKey):
         return rsa_key, ec_key
     return ec_key, rsa_key
 
 
 def _issue_leaves(
+    kind: str,
     subject: x509.Name,
     alt_names: list[x509.GeneralName],
     issuer: Authority | None,
@@ -337,7 +367,7 @@ def _issue_leaves(
 ) -> tuple[tuple[x509.Certificate, PrivateKeyTypes], ...]:
     """The same leaf with an EC and with an RSA key (`_issue` for each)."""
     leaves = []
-    for key in _leaf_keys(real_leaf):
+    for key in _leaf_keys(kind, real_leaf):
         leaves.append((_issue(subject, alt_names, key, issuer, not_before, not_after), key))
     return tuple(leaves)
 
@@ -405,10 +435,12 @@ def _leaf_for(
     not_before: datetime.datetime,
     not_after: datetime.datetime | None = None,
     via: tuple[x509.Certificate, ...] = (),
+    *,
+    kind: str,
 ) -> Forged:
     """valid-ca's leaf: the real leaf's names, fresh keys; the kinds vary issuer and dates."""
     subject, names = _subject(host, real_leaf), _alt_names(host, real_leaf)
-    leaves = _issue_leaves(subject, names, issuer, not_before, real_leaf, not_after)
+    leaves = _issue_leaves(kind, subject, names, issuer, not_before, real_leaf, not_after)
     return _forged(leaves, via, _names_note(host, real_leaf))
 
 

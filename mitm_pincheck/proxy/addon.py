@@ -350,8 +350,8 @@ class PincheckAddon:
         tracked = self._tracked.get(data.conn.id)
         if tracked is None:
             return
-        if tracked.closed_by in ("proxy", "server") and not tracked.handshake_alert:
-            return  # we (a phase end) or the upstream ended it: not the client's refusal
+        if tracked.closed_by == "proxy" and not tracked.handshake_alert:
+            return  # we ended it (a phase end): not the client's refusal
         if not tracked.certificate_sent and not (tracked.handshake_alert or tracked.proxy_alert):
             # Gone before our certificate went out (mitmproxy: "connection closed early",
             # e.g. it gave up while we waited for the upstream): it never saw our certificate,

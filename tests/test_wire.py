@@ -182,6 +182,8 @@ ctx.verify_mode = ssl.CERT_NONE
 s = ctx.wrap_socket(_tunnel(os.environ["PINCHECK_PROXY"], "pinned.test"),
                     server_hostname="pinned.test")
 print("handshake done", flush=True)
+if len(sys.argv) > 1:  # tell the test, which then interrupts the run
+    socket.create_connection(("127.0.0.1", int(sys.argv[1]))).close()
 time.sleep(60)
 """
 
@@ -203,6 +205,40 @@ def test_a_client_killed_at_the_timeout_is_idle_not_a_refusal(run_scenario, tmp_
     names = [e["event"] for e in events if e["event"] in ("phase-end", "trigger-exit", "closed")]
     assert names.index("phase-end") < names.index("trigger-exit")
     assert [e["by"] for e in events if e["event"] == "closed"] == ["proxy"]
+
+
+def test_a_client_killed_at_ctrl_c_is_idle_not_a_refusal(tmp_path, backend, confdir):
+    import signal
+    from pathlib import Path
+
+    from conftest import write_scenario
+
+    script = tmp_path / "idle_client.py"
+    script.write_text(IDLE_CLIENT.format(path=str(Path(__file__).resolve().parents[1])))
+    ready = socket.create_server(("127.0.0.1", 0))
+    ready.settimeout(30)
+    scenario = write_scenario(
+        tmp_path,
+        backend,
+        hosts=[{"host": "pinned.test", "pinned": True}],
+        phases=["self-signed"],
+        trigger=f"{sys.executable} {script} {ready.getsockname()[1]}",
+        timeout=60,
+    )
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "mitm_pincheck", "run", str(scenario), "--out", str(out)]
+    cmd += ["--listen", "127.0.0.1:0", "--confdir", str(confdir), "-q"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        ready.accept()[0].close()  # the client completed its handshake and idles
+        proc.send_signal(signal.SIGINT)  # Ctrl-C
+        assert proc.wait(timeout=30) == 3
+    finally:
+        proc.kill()
+        ready.close()
+    row = rows(json.loads((out / "report.json").read_text()))[("pinned.test", "self-signed")]
+    assert (row["outcome"], row["verdict"]) == ("idle", "inconclusive"), row
+    assert [e["by"] for e in journal(out) if e["event"] == "closed"] == ["proxy"]
 
 
 # ---- 4. a request followed at once by a reset; no TLS 1.3 tickets -----------------------------

@@ -217,3 +217,13 @@ def test_read_before_reset_and_quick_acks_on_a_live_proxy_connection():
     hooked, gone, swapped, acked = asyncio.run(go())
     assert (hooked, gone, swapped) == (True, False, True)
     assert acked is False  # a Unix socketpair has no TCP_QUICKACK; a TCP socket does
+
+
+def test_enable_dhe_finds_mitmproxys_dh_parameters(tmp_path):
+    async def go():
+        opts = options.Options(confdir=str(tmp_path))
+        master = DumpMaster(opts, with_termlog=False, with_dumper=False)
+        master.addons.get("tlsconfig").configure({"confdir"})
+        return internals.enable_dhe(master, SSL.Context(SSL.TLS_SERVER_METHOD))
+
+    assert asyncio.run(go()) is True

@@ -57,9 +57,9 @@ def proxy_host_port(env: dict) -> str:
 
 
 def test_clients_the_proxy_must_negotiate_with_and_one_it_cannot(run_scenario, tmp_path):
-    """RSA-only, TLS 1.0 and RSA-PSS-only clients used to fail on the proxy's EC leaf with the
-    proxy's own alert, read as their refusal. Now they negotiate (a trust-all client accepts,
-    FAIL); the one client nothing could serve (Ed448 signatures only) is `incompatible`."""
+    """RSA-only, TLS 1.0, DHE-only and RSA-PSS-only clients used to fail on the proxy's EC
+    leaf with the proxy's own alert, read as their refusal. Now they negotiate (a trust-all
+    client accepts: FAIL); the client nothing could serve (Ed448 only) is `incompatible`."""
     curl, openssl = need("curl"), need("openssl")
     request = (
         "GET /v1/account HTTP/1.1\r\nHost: {}\r\nAuthorization: x\r\nConnection: close\r\n\r\n"
@@ -82,22 +82,23 @@ def test_clients_the_proxy_must_negotiate_with_and_one_it_cannot(run_scenario, t
         )
         s_client(env, "cdn.svc.test", "-tls1_3", "-sigalgs", "rsa_pss_rsae_sha256")
         s_client(env, "pinned.test", "-tls1_3", "-sigalgs", "ed448")
+        s_client(env, "bystander.test", "-tls1_2", "-cipher", "DHE-RSA-AES128-GCM-SHA256")
 
     report = run_scenario(
         client,
         hosts=[
             {"host": h, "pinned": False}
-            for h in ("open.test", "api.svc.test", "cdn.svc.test", "pinned.test")
+            for h in ("open.test", "api.svc.test", "cdn.svc.test", "pinned.test", "bystander.test")
         ],
         phases=["self-signed", "wrong-key"],
     )
     r = rows(report)
-    for host in ("open.test", "api.svc.test", "cdn.svc.test"):
+    for host in ("open.test", "api.svc.test", "cdn.svc.test", "bystander.test"):
         row = r[(host, "self-signed")]
         assert (row["outcome"], row["verdict"]) == ("accepted", "fail"), row
     # The real server's key is EC: an RSA-only client cannot talk to it either, and wrong-key
     # shows exactly its chain. No shared algorithm is not a refusal.
-    for host in ("open.test", "cdn.svc.test"):
+    for host in ("open.test", "cdn.svc.test", "bystander.test"):
         row = r[(host, "wrong-key")]
         assert (row["outcome"], row["verdict"]) == ("incompatible", "inconclusive"), row
     assert r[("api.svc.test", "wrong-key")]["outcome"] == "accepted"  # TLS 1.0 with ECDSA

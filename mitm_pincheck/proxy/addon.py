@@ -514,6 +514,7 @@ class PincheckAddon:
         context.set_max_proto_version(max_version.value)
         context.set_cipher_list((ctx.options.ciphers_client or CLIENT_CIPHERS).encode())
         internals.allow_every_tls13_cipher(context)
+        internals.enable_dhe(ctx.master, context)
         # Resumption would let a client skip certificate checks: make it impossible. No TLS 1.3
         # tickets either: they are written after the client's Finished, and a write to a
         # client that already reset the connection would lose the request it sent.

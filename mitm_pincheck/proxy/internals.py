@@ -120,6 +120,17 @@ def acknowledge_at_once(master, client_id: str) -> bool:
     return True
 
 
+def enable_dhe(master, context: SSL.Context) -> bool:
+    """Give `context` mitmproxy's own Diffie-Hellman parameters, as TlsConfig does for its
+    contexts, so that a client offering only DHE suites can negotiate; False if not found."""
+    tlsconfig = master.addons.get("tlsconfig")
+    dhparams = getattr(getattr(tlsconfig, "certstore", None), "dhparams", None)
+    set_tmp_dh = getattr(SSL._lib, "SSL_CTX_set_tmp_dh", None)
+    if dhparams is None or set_tmp_dh is None:
+        return False
+    return bool(set_tmp_dh(context._context, dhparams))
+
+
 def allow_every_tls13_cipher(context: SSL.Context) -> bool:
     """Offer every TLS 1.3 cipher suite OpenSSL has; False where the binding lacks the call."""
     set_suites = getattr(SSL._lib, "SSL_CTX_set_ciphersuites", None)

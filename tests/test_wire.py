@@ -135,7 +135,7 @@ def _talk(env: dict, host: str, data: bytes, alpn: str | None = None) -> str | N
     with context.wrap_socket(tunnel(env, host), server_hostname=host) as s:
         negotiated = s.selected_alpn_protocol()
         s.sendall(data)
-        s.settimeout(2)
+        s.settimeout(1)  # long enough for an answer; mitmproxy may wait for more forever
         try:
             while s.recv(4096):
                 pass

@@ -612,10 +612,7 @@ class PincheckAddon:
                 if state == CERTIFICATE_STATE:
                     tracked.certificate_sent = True
                 elif state == FINISHED_STATE and not tracked.handshake_done:
-                    # once this flight is out: see internals.acknowledge_at_once
-                    asyncio.get_running_loop().call_soon(
-                        internals.acknowledge_at_once, ctx.master, tracked.id
-                    )
+                    self._acknowledge_soon(tracked.id)
                 return
             if not where & SSL.SSL_CB_ALERT:
                 return
@@ -635,6 +632,15 @@ class PincheckAddon:
                 self._emit("alert", id=tracked.id, alert=name, after_handshake=True)
         except Exception:  # pragma: no cover - defensive
             logger.exception("mitm-pincheck: could not record a TLS alert")
+
+    def _acknowledge_soon(self, client_id: str) -> None:
+        """Once our last handshake flight is out (after this loop turn): see
+        internals.acknowledge_at_once."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # not inside mitmproxy's loop: nothing to speed up
+            return
+        loop.call_soon(internals.acknowledge_at_once, ctx.master, client_id)
 
     def _emit(self, event: str, **fields) -> None:
         if self.journal is not None:

@@ -38,6 +38,7 @@ STALLED = "stalled"
 NON_OUTCOMES: tuple[str, ...] = (RESUMED, STALLED)
 
 CLOSED_WITHOUT_ALERT = "closed without alert"
+RESET_AFTER_HANDSHAKE = "reset right after the handshake: data may have been lost"
 
 # Alerts a client sends about the handshake's parameters, never about a certificate: the
 # client could not negotiate with the proxy, which says nothing about what it trusts.
@@ -270,7 +271,7 @@ def classify(conn: Connection) -> ConnOutcome:
         if conn.closed_by == "client" and conn.reset:
             # A reset throws away what the client had not sent yet: a request held back by
             # Nagle until our ACK came is lost with it. Not a refusal we can tell from a leak.
-            return ConnOutcome(IDLE, "reset right after the handshake: data may have been lost")
+            return ConnOutcome(IDLE, RESET_AFTER_HANDSHAKE)
         if conn.closed_by == "client":
             return ConnOutcome(REJECTED_AFTER_HANDSHAKE, CLOSED_WITHOUT_ALERT)
         # Still open at phase end, or closed by us (or by the upstream's going away).

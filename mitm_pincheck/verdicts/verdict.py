@@ -20,6 +20,7 @@ from mitm_pincheck.verdicts.outcome import (
     OUTCOMES,
     REJECTED_AFTER_HANDSHAKE,
     REJECTED_IN_HANDSHAKE,
+    RESET_AFTER_HANDSHAKE,
 )
 
 PASS = "pass"
@@ -212,6 +213,13 @@ def decide(
         sent=_sent(request, credentials, alert if outcome == ACCEPTED else None),
         detail=_detail(alert),
     )
+    if outcome == IDLE and alert == RESET_AFTER_HANDSHAKE:
+        reason = (
+            f"The app completed a handshake with {words.cert} for {host or 'the host'}, then "
+            "reset the connection without any data reaching the proxy; a reset throws away "
+            "what the app had not yet sent, so this may be a request lost on its way, not a "
+            "refusal."
+        )
     return Verdict(verdict, reason)
 
 

@@ -373,8 +373,17 @@ def test_to_dict_has_the_journal_shape_and_no_trigger_or_resolve():
         "name": "shop",
         "file": "dir/shop.yaml",
         "app": "shop 1.0",
-        "hosts": [{"host": "api.example.com", "pinned": True, "expect": {"valid-ca": "accept"}}],
+        "hosts": [
+            {
+                "host": "api.example.com",
+                "pinned": True,
+                "expect": {"valid-ca": "accept"},
+                "control": False,
+                "keys": None,
+            }
+        ],
         "phases": list(kinds.DEFAULT_PHASES),
+        "ca_trust": None,
         "settle": 5.0,
         "timeout": 60.0,
     }

@@ -37,7 +37,12 @@ TRUST_STORE = "trust-store"
 
 def spki_pin(cert: x509.Certificate) -> str:
     """Base64 SHA-256 of the certificate's SubjectPublicKeyInfo: what every platform pins."""
-    spki = cert.public_key().public_bytes(
+    return key_pin(cert.public_key())
+
+
+def key_pin(public_key) -> str:
+    """`spki_pin` of any certificate that carries `public_key` (a server key the team owns)."""
+    spki = public_key.public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     return base64.b64encode(hashlib.sha256(spki).digest()).decode("ascii")

@@ -10,6 +10,7 @@ import copy
 from collections.abc import Mapping
 
 from mitm_pincheck.errors import InputError
+from mitm_pincheck.report.proof import row_id
 
 # (key in the report, heading every format uses), in the order formats show them.
 CHANGE_KEYS: tuple[tuple[str, str], ...] = (
@@ -25,18 +26,28 @@ _HOST_CHANGES = ("hosts_added", "hosts_gone")
 
 def compare(report: Mapping, baseline: Mapping) -> dict:
     """Per (host, phase) present in both: pass → fail is a regression, fail → pass a fix,
-    anything → inconclusive is newly inconclusive. Hosts are added or gone by name.
+    anything → inconclusive is newly inconclusive. Hosts are added or gone by name. backup-key
+    rows are matched by their key file too, so each backup key keeps its own history.
 
-    Each row change is `{host, phase, before, after}` (verdicts), in this report's order.
+    Each row change is `{host, phase, before, after}` (verdicts), plus `key` for backup-key
+    rows, in this report's order.
     """
     current = _verdicts(report, "report")
     before = _verdicts(baseline, "baseline")
+    # backup-key rows are told apart by their key: (host, "backup-key FILE") -> (phase, FILE)
+    keyed = {
+        row_id(r): (str(r["phase"]), str(r["key"]))
+        for r in report.get("results") or []
+        if isinstance(r, Mapping) and r.get("key")
+    }
     changes: dict[str, list] = {key: [] for key, _ in CHANGE_KEYS}
     for (host, phase), after in current.items():
         if (host, phase) not in before:
             continue
         was = before[(host, phase)]
         change = {"host": host, "phase": phase, "before": was, "after": after}
+        if (key := keyed.get((host, phase))) is not None:
+            change["phase"], change["key"] = key
         if was == "pass" and after == "fail":
             changes["regressions"].append(change)
         elif was == "fail" and after == "pass":
@@ -85,11 +96,12 @@ def has_changes(changes: Mapping | None) -> bool:
 
 
 def change_index(report: Mapping) -> dict[tuple[str, str], tuple[str, dict]]:
-    """(host, phase) -> (change key, change) for row changes, so a cell can say "was pass"."""
+    """(host, column) -> (change key, change) for row changes, so a cell can say "was pass";
+    the column is the phase, and for backup-key the phase and the key file (`proof.column`)."""
     index: dict[tuple[str, str], tuple[str, dict]] = {}
     for key in _ROW_CHANGES:
         for change in report.get(key) or []:
-            index[(change.get("host"), change.get("phase"))] = (key, change)
+            index[row_id(change)] = (key, change)
     return index
 
 
@@ -101,7 +113,7 @@ def _verdicts(report: Mapping, what: str) -> dict[tuple[str, str], str]:
     for i, row in enumerate(results):
         if not isinstance(row, Mapping) or not all(k in row for k in ("host", "phase", "verdict")):
             raise InputError(f"{what}: results[{i}] lacks host, phase or verdict")
-        verdicts[(str(row["host"]), str(row["phase"]))] = str(row["verdict"])
+        verdicts[row_id(row)] = str(row["verdict"])
     return verdicts
 
 

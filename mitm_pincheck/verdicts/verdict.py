@@ -219,13 +219,13 @@ _TABLE: dict[tuple[str, str, str], tuple[str, str]] = {
     (REJECTED_IN_HANDSHAKE, ACCEPT, "backup-key"): (
         FAIL,
         "The app refused {cert} for {host} during the handshake ({detail}) although it trusts "
-        "the proxy CA here ({proof}): rotating this server to that key would break the app; "
+        "the proxy CA here, as {proof}: rotating this server to that key would break the app; "
         "its backup pin is missing or wrong.",
     ),
     (REJECTED_AFTER_HANDSHAKE, ACCEPT, "backup-key"): (
         FAIL,
         "The app completed a handshake with {cert} for {host}, then closed it ({detail}) "
-        "without sending data although it trusts the proxy CA here ({proof}): rotating this "
+        "without sending data although it trusts the proxy CA here, as {proof}: rotating this "
         "server to that key would break the app; its backup pin is missing or wrong.",
     ),
 }
@@ -287,15 +287,13 @@ def proof_words(proof: Mapping, host: str | None = None) -> str:
     source = proof.get("source")
     host = host or "this host"
     if source == PROOF_PINNED_KEY:
-        return (
-            f"{host} accepted a proxy-CA certificate with its pinned key in this run (pinned-key)"
-        )
+        return f"{host} accepted the proxy CA's certificate with its pinned key in this run"
     if source == PROOF_CONTROL:
         other = proof.get("host")
         if not other or other == host:
-            return f"{host} itself accepted a proxy-CA certificate under valid-ca in this run"
+            return f"{host} itself accepted the proxy CA's certificate under valid-ca in this run"
         return (
-            f"control host {other} of the same app accepted a proxy-CA certificate under "
+            f"control host {other} of the same app accepted the proxy CA's certificate under "
             "valid-ca in this run"
         )
     if source == PROOF_DEVICE_STORE:

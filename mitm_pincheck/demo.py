@@ -193,7 +193,7 @@ def run_clients(
 
 def check(report: dict) -> list[str]:
     """Rows whose verdict (or proof) differs from what the reference clients really do."""
-    from mitm_pincheck.report.proof import row_id
+    from mitm_pincheck.report.proof import needs_proof, row_id
 
     problems = []
     got = {row_id(r): r for r in report["results"]}
@@ -205,11 +205,7 @@ def check(report: dict) -> list[str]:
         if (host, column) not in EXPECTED_VERDICTS:
             problems.append(f"{host} / {column}: a row the demo does not expect")
         proof = (row["evidence"].get("proof") or {}).get("source")
-        if (
-            "proof" in row["evidence"]
-            and row["verdict"] != "n/a"
-            and proof != EXPECTED_PROOFS[host]
-        ):
+        if needs_proof(row) and row["verdict"] != "n/a" and proof != EXPECTED_PROOFS[host]:
             problems.append(f"{host} / {column}: proof {proof}, expected {EXPECTED_PROOFS[host]}")
     return problems
 

@@ -1,4 +1,4 @@
-"""scenario/keys.py: `keys`, `control` and `ca_trust`, and an error for every way to get one wrong."""
+"""scenario/keys.py: `keys`, `control` and `ca_trust`, and an error for each way to err."""
 
 from __future__ import annotations
 

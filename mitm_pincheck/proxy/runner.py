@@ -57,6 +57,9 @@ class RunConfig:
     # Called (awaited) instead of the scenario's trigger, e.g. the demo's built-in clients.
     trigger_fn: Callable[[str, dict[str, str]], object] | None = None
     progress: object | None = None  # progress.Progress: the live view, fed journal events
+    # `run --android`: where the device holds the proxy CA (device.android.CaStore.event()),
+    # journaled as `ca-store` before the first phase
+    ca_store: dict | None = None
 
 
 class Phases:
@@ -322,6 +325,8 @@ async def run(config: RunConfig) -> dict:
                 if config.status is not None:
                     config.status(line)
             emit_run_start(journal, scenario, master, config.mode, addon.forge.trusted.cert)
+            if config.ca_store is not None:
+                journal.emit(results.CA_STORE_EVENT, **config.ca_store)
             started = True
             phases = Phases(addon, config, url, config.confdir / ca.CERT_FILE)
             await phases.run_all()

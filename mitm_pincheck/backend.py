@@ -80,8 +80,10 @@ class Backend:
     port: int = 0
     requests: list[dict] = field(default_factory=list)
     _server: http.server.ThreadingHTTPServer | None = None
-    # The leaf's private key alone (0600): what a scenario's keys.current names for pinned-key.
+    # The leaf's and the intermediate's private keys alone (0600): what a scenario's
+    # keys.current names for pinned-key (keys.at: intermediate for the second).
     key_path: Path | None = None
+    intermediate_key_path: Path | None = None
 
     @property
     def pin(self) -> str:
@@ -135,7 +137,17 @@ class Backend:
         )
         chain_path.chmod(0o600)
         key_path = write_private_key(directory / "backend-key.pem", key)
-        return cls(directory, tuple(hosts), ca_path, chain_path, leaf, inter, key_path=key_path)
+        inter_key_path = write_private_key(directory / "backend-intermediate-key.pem", inter_key)
+        return cls(
+            directory,
+            tuple(hosts),
+            ca_path,
+            chain_path,
+            leaf,
+            inter,
+            key_path=key_path,
+            intermediate_key_path=inter_key_path,
+        )
 
     def start(self) -> None:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

@@ -48,6 +48,28 @@ def key_pin(public_key) -> str:
     return base64.b64encode(hashlib.sha256(spki).digest()).decode("ascii")
 
 
+def key_file_pin(path: str | Path) -> str:
+    """The pin of the key in a PEM file: a private key (unencrypted), a public key or a
+    certificate. For `pins audit --keys`: a server key the team may rotate to."""
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except OSError as e:
+        raise InputError(f"{p}: cannot read: {e.strerror or e}") from None
+    try:
+        if b"PRIVATE KEY-----" in data:
+            return key_pin(serialization.load_pem_private_key(data, None).public_key())
+        if b"PUBLIC KEY-----" in data:
+            return key_pin(serialization.load_pem_public_key(data))
+        if b"CERTIFICATE-----" in data:
+            return spki_pin(x509.load_pem_x509_certificate(data))
+    except TypeError:
+        raise InputError(f"{p}: the key is encrypted; give its public key instead") from None
+    except ValueError as e:
+        raise InputError(f"{p}: not a key we can read ({e})") from None
+    raise InputError(f"{p}: no PEM private key, public key or certificate in it")
+
+
 def okhttp_form(pin: str) -> str:
     return f"sha256/{pin}"
 

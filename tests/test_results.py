@@ -795,7 +795,7 @@ def test_pinned_key_accepted_proves_trust_for_that_host_and_its_valid_ca_refusal
     r = row(report, API, "valid-ca")
     assert r["verdict"] == "pass"
     assert r["evidence"]["proof"] == {"source": "pinned-key", "host": API}
-    assert "with its pinned key in this run (pinned-key)" in r["reason"]
+    assert "accepted the proxy CA's certificate with its pinned key in this run" in r["reason"]
     pk = row(report, API, "pinned-key")
     assert pk["verdict"] == "pass"
     assert pk["evidence"]["key"] == KEY

@@ -756,4 +756,5 @@ def test_the_android_example_shows_every_feature():
     assert any(h.pinned for h in s.hosts) and any(not h.pinned for h in s.hosts)
     assert any(h.host.startswith("*.") for h in s.hosts)
     assert any(h.expect for h in s.hosts)
+    assert any(h.control for h in s.hosts)
     assert s.trigger and s.trigger.startswith("adb ")

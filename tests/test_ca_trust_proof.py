@@ -132,8 +132,11 @@ def test_in_handshake_pinning_client_is_proven_by_pinned_key_and_judged_on_each_
         write_private_key(keys / name, key)
         backups[name] = key_pin(key.public_key())
     pins = [backend.pin, backups["pinned-backup.pem"]]  # the app forgot one backup pin
+    keyless: dict[str, list[int]] = {}
 
     def app(kind: str, env: dict) -> None:
+        # open.test has no keys: in the key phases it must see the real server, untouched
+        keyless.setdefault(kind, []).append(curl(env, "open.test", backend.ca_path))
         proxy = env["PINCHECK_PROXY"].removeprefix("http://")
         host, _, port = proxy.rpartition(":")
         subprocess.run(
@@ -175,6 +178,8 @@ def test_in_handshake_pinning_client_is_proven_by_pinned_key_and_judged_on_each_
     assert results[("open.test", "pinned-key", None)]["verdict"] == "n/a"
     assert results[("open.test", "backup-key", None)]["verdict"] == "n/a"
     assert ("open.test", "backup-key", "keys/forgotten-backup.pem") not in results
+    assert keyless["pinned-key"] == [0] and keyless["backup-key"] == [0, 0]  # passed through
+    assert keyless["valid-ca"] == [60]  # (curl: the proxy CA is not in its trust: intercepted)
     assert report["summary"]["n/a"] == 2
     assert report["ca_trust"]["pinned_key"] == ["pinned.test"]
     assert report["exit_code"] == 1

@@ -1026,3 +1026,29 @@ def test_the_report_never_copies_key_material_from_the_journal():
     j.end()
     j.finish()
     assert "SECRET" not in json.dumps(j.report())
+
+
+def test_rows_of_phase_gives_one_backup_key_round_at_a_time():
+    from mitm_pincheck.verdicts.results import rows_of_phase
+
+    j = Journal(
+        [keyed(API, backup=(B1, B2)), (CDN, False)],
+        phases=["valid-ca", "backup-key", "backup-key"],
+        ca_trust="system",
+    )
+    for _ in range(3):
+        j.start()
+        j.accepted(API)
+        j.end()
+    j.finish()
+    report = j.report()
+    assert [(r["host"], r["verdict"]) for r in rows_of_phase(report, 0)] == [
+        (API, "fail"),  # pinned, and it accepted valid-ca
+        (CDN, "inconclusive"),
+    ]
+    assert [(r["host"], r.get("key")) for r in rows_of_phase(report, 1)] == [
+        (API, B1["file"]),
+        (CDN, None),
+    ]
+    assert [(r["host"], r.get("key")) for r in rows_of_phase(report, 2)] == [(API, B2["file"])]
+    assert rows_of_phase(report, 3) == []

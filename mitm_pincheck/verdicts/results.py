@@ -125,6 +125,28 @@ def build_report(events: Iterable[dict]) -> dict:
     }
 
 
+def rows_of_phase(report: Mapping, index: int) -> list[dict]:
+    """The rows of the scenario's phase `index`: a backup-key round's rows only, not every
+    round's (the live view shows each phase as it ends)."""
+    scenario = report.get("scenario") or {}
+    phases = [str(p) for p in scenario.get("phases") or ()]
+    if not 0 <= index < len(phases):
+        return []
+    phase = phases[index]
+    entries = {e["host"]: e for e in scenario.get("hosts") or () if isinstance(e, Mapping)}
+    out = []
+    for r in report.get("results") or ():
+        if r.get("phase") != phase:
+            continue
+        entry = entries.get((r.get("evidence") or {}).get("pattern"))
+        if phase == "backup-key" and entry is not None:
+            key, shown = _round_key(phases, index, entry)
+            if not shown or (key["file"] if key else None) != r.get("key"):
+                continue
+        out.append(r)
+    return out
+
+
 def exit_code_for(summary: Mapping[str, int]) -> int:
     """1 if anything failed, else 3 if anything is inconclusive (or nothing was tested), else 0."""
     if summary.get(FAIL, 0):

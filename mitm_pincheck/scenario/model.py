@@ -28,6 +28,10 @@ TOP_KEYS = (
     "resolve",
     "upstream_trust",
     "ca_trust",
+    "isolate",
+    "max_followups",
+    "apk",
+    "ipa",
 )
 HOST_KEYS = ("host", "pinned", "expect", "control", "keys")
 
@@ -93,6 +97,12 @@ class Scenario:
     upstream_trust: Path | None = None
     app: str | None = None
     ca_trust: str | None = None  # "system": the tester vouches the proxy CA is a system CA
+    # Follow-up phases (scenario/followups.py): repeat a phase for hosts a refusal hid.
+    isolate: bool = True
+    max_followups: int = 3
+    # The app package whose pinning configuration the run records (scenario/apppackage.py).
+    apk: Path | None = None
+    ipa: Path | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hosts", tuple(self.hosts))
@@ -133,4 +143,6 @@ class Scenario:
             "ca_trust": self.ca_trust,
             "settle": self.settle,
             "timeout": self.timeout,
+            "isolate": self.isolate,
+            "max_followups": self.max_followups,
         }

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 
 from mitm_pincheck.errors import InputError
-from mitm_pincheck.verdicts import kinds
+from mitm_pincheck.verdicts import apppins, followup, kinds
 from mitm_pincheck.verdicts.outcome import (
     ACCEPTED,
     NOT_SEEN,
@@ -79,6 +79,8 @@ def build_report(events: Iterable[dict]) -> dict:
     by_phase = _attribute(conns, phases, started)
     trust = _trust(by_phase, phases, scenario, control)
     row_hosts = {entry["host"]: _row_hosts(entry["host"], conns) for entry in scenario["hosts"]}
+    followups = followup.rounds_of(control)
+    package = apppins.package_event(control)
 
     results = []
     ran: list[bool] = []  # parallel to results: did the row's phase start at all
@@ -97,7 +99,9 @@ def build_report(events: Iterable[dict]) -> dict:
                 else:
                     row_conns = rows_conns.get(_row_key(entry["host"], host), [])
                     cut_short = index in interrupted_phases
-                    results.append(_row(host, phase, entry, row_conns, proof, cut_short, key))
+                    row = _row(host, phase, entry, row_conns, proof, cut_short, key)
+                    row = followup.annotate(row, followups.get(index, []))
+                    results.append(apppins.annotate(row, package))
                 ran.append(index in started)
 
     counted = [r for r in results if r["verdict"] != NOT_APPLICABLE]

@@ -186,6 +186,10 @@ def test_in_handshake_pinning_client_is_proven_by_pinned_key_and_judged_on_each_
     # no key material in the journal or any report
     journal = (tmp_path / "out" / "journal.jsonl").read_text()
     assert "PRIVATE KEY" not in journal and "PRIVATE KEY" not in json.dumps(report)
+    # a keyless host passed through in a key phase is no host hidden behind a refusal
+    events = [json.loads(line) for line in journal.splitlines()]
+    followups = [e for e in events if e["event"] == "phase-start" and e.get("followup")]
+    assert not [e for e in followups if e["phase"] in ("pinned-key", "backup-key")]
 
 
 # --- the device's trust store, through the stand-in adb -------------------------------------------

@@ -186,6 +186,10 @@ def test_in_handshake_pinning_client_is_proven_by_pinned_key_and_judged_on_each_
     # no key material in the journal or any report
     journal = (tmp_path / "out" / "journal.jsonl").read_text()
     assert "PRIVATE KEY" not in journal and "PRIVATE KEY" not in json.dumps(report)
+    # the journal reads back clean: every field of ours has the type the reader expects
+    from mitm_pincheck.verdicts.journal import read_events
+
+    assert read_events(tmp_path / "out")[1] == []
     # a keyless host passed through in a key phase is no host hidden behind a refusal
     events = [json.loads(line) for line in journal.splitlines()]
     followups = [e for e in events if e["event"] == "phase-start" and e.get("followup")]

@@ -379,7 +379,6 @@ def test_to_dict_has_the_journal_shape_and_no_trigger_or_resolve():
                 "pinned": True,
                 "expect": {"valid-ca": "accept"},
                 "control": False,
-                "keys": None,
             }
         ],
         "phases": list(kinds.DEFAULT_PHASES),

@@ -135,7 +135,8 @@ class Scenario:
                     "pinned": h.pinned,
                     "expect": dict(h.expect),
                     "control": h.control,
-                    "keys": h.keys.to_dict() if h.keys else None,
+                    # (no `keys` at all for a host without: the journal types it as an object)
+                    **({"keys": h.keys.to_dict()} if h.keys else {}),
                 }
                 for h in self.hosts
             ],

@@ -74,6 +74,7 @@ OPENSSL_REFUSES = _passes(
         "expired": "in:certificate_expired",
         "not-yet-valid": "in:bad_certificate",
         "leaf-as-ca": "in:unknown_ca",
+        "spliced-chain": "in:unknown_ca",
     }
 )
 # The JDK sends certificate_unknown for every trust failure; OkHttp checks the host name after
@@ -88,6 +89,23 @@ CURL_REFUSES = {**OPENSSL_REFUSES, "wrong-host": "after:close_notify pass"}
 NODE_REFUSES = _passes({k: "in:none" for k in NEGATIVE})
 NODE12_REFUSES = _passes({k: "after:none" for k in NEGATIVE})
 TRUSTS_ALL = {k: "accepted FAIL" for k in NEGATIVE}
+# A JDK TrustManager that accepts any chain carrying the pinned intermediate, unvalidated: the
+# real intermediate comes with wrong-key and spliced-chain, nowhere else.
+PINS_ANYWHERE = {
+    **JDK_REFUSES,
+    "wrong-host": "in:certificate_unknown pass",
+    "wrong-key": "accepted FAIL",
+    "spliced-chain": "accepted FAIL",
+}
+# The stand-in upstream's key is EC: a client limited to RSA certificates cannot talk to it
+# (passthrough: the server refuses it; wrong-key and spliced-chain keep its key type), and the
+# proxy says so instead of calling it a refusal.
+RSA_ONLY = {
+    **CURL_REFUSES,
+    "passthrough": "not-seen inconclusive",
+    "wrong-key": "incompatible inconclusive",
+    "spliced-chain": "incompatible inconclusive",
+}
 
 
 @dataclass(frozen=True)
@@ -158,6 +176,21 @@ VARIANTS = (
         cells={"valid-ca": ACCEPTS, "passthrough": ACCEPTS, **TRUSTS_ALL, **KEYS_OK},
     ),
     Variant(
+        "okhttp-chainpin.conf.test",
+        OKHTTP,
+        "chain-pin",
+        "pin looked for anywhere in the presented chain, chain not validated",
+        pinned=True,
+        cells={
+            "valid-ca": "in:certificate_unknown pass",
+            "passthrough": ACCEPTS,
+            **PINS_ANYWHERE,
+            "pinned-key": ACCEPTS,
+            "backup-key": "in:certificate_unknown FAIL",
+        },
+        at="intermediate",
+    ),
+    Variant(
         "curl-pinned.conf.test",
         CURL,
         "pinned",
@@ -178,6 +211,30 @@ VARIANTS = (
         "`--cacert` only",
         pinned=False,
         cells={"valid-ca": ACCEPTS, "passthrough": ACCEPTS, **CURL_REFUSES, **KEYS_OK},
+    ),
+    Variant(
+        "curl-rsa.conf.test",
+        CURL,
+        "rsa-only",
+        "`--tls-max 1.2 --ciphers aRSA`: RSA certificates only",
+        pinned=False,
+        # the team's keys are EC, like the upstream's: no certificate it can use
+        cells={
+            "valid-ca": ACCEPTS,
+            **RSA_ONLY,
+            "pinned-key": "incompatible inconclusive",
+            "backup-key": "incompatible inconclusive",
+        },
+        tls="1.2",
+    ),
+    Variant(
+        "curl-tls12.conf.test",
+        CURL,
+        "tls12",
+        "`--tls-max 1.2`, `--cacert` only",
+        pinned=False,
+        cells={"valid-ca": ACCEPTS, "passthrough": ACCEPTS, **CURL_REFUSES, **KEYS_OK},
+        tls="1.2",
     ),
     Variant(
         "node-pinned.conf.test",
@@ -377,7 +434,9 @@ def curl_stack(request, upstream, trust):
 
     def run(kind, env):
         pinned = one(env, _host(CURL, "pinned"), "--pinnedpubkey", f"sha256//{upstream.pin}")
-        return pinned + one(env, _host(CURL, "unpinned"))
+        rsa = one(env, _host(CURL, "rsa-only"), "--tls-max", "1.2", "--ciphers", "aRSA")
+        tls12 = one(env, _host(CURL, "tls12"), "--tls-max", "1.2")
+        return pinned + one(env, _host(CURL, "unpinned")) + rsa + tls12
 
     return run
 
@@ -541,12 +600,16 @@ def test_every_kind_against_a_real_client_stack(
             want[(v.mode, kind)] = v.cells[kind]
     said = "\n".join(f"  {k}: {' | '.join(lines)}" for k, lines in SAID[stack].items())
     assert got == want, f"{stack}: the clients said\n{said}"
-    # Every pinning client's refusals rest on its own host's pinned-key acceptance.
+    # Every refusal of a proxy-CA kind rests on a proof for its own host: a pinning client's on
+    # its pinned-key acceptance, an unpinned one's on that or its own acceptance of valid-ca.
     for v in _of(stack):
         for kind in KIND_ORDER:
             row = rows[(v.host, kind)]
-            if KINDS[kind].needs_ca_trust and row["outcome"] != "accepted":
-                assert row["evidence"]["proof"]["source"] == "pinned-key", (v.host, kind)
+            if KINDS[kind].needs_ca_trust and row["outcome"].startswith("rejected"):
+                proof = row["evidence"]["proof"]
+                assert proof is not None and proof["host"] == v.host, (v.host, kind)
+                if v.pinned:
+                    assert proof["source"] == "pinned-key", (v.host, kind)
 
 
 # ---- passthrough: what the proxy reads off records it cannot decrypt ------------------------

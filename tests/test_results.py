@@ -1053,3 +1053,26 @@ def test_rows_of_phase_gives_one_backup_key_round_at_a_time():
     ]
     assert [(r["host"], r.get("key")) for r in rows_of_phase(report, 2)] == [(API, B2["file"])]
     assert rows_of_phase(report, 3) == []
+
+
+# --- connections closed unused (issue 11, item 10) ------------------------------------------
+
+
+def test_a_host_that_accepted_yet_closed_connections_unused_gets_no_pass_for_closing():
+    j = Journal([(API, True), (CDN, True)], phases=("passthrough", "valid-ca"), ca_trust="system")
+    j.start()
+    j.rejected_after(API, alert=None)  # pre-connected, never used
+    j.accepted(API)
+    j.accepted(CDN)
+    j.end()
+    j.start()
+    j.rejected_after(API, alert=None)
+    j.rejected_after(CDN, alert=None)
+    j.end()
+    j.finish()
+    report = j.report()
+    api, cdn = row(report, API, "valid-ca"), row(report, CDN, "valid-ca")
+    assert (api["outcome"], api["verdict"]) == ("rejected-after-handshake", "inconclusive")
+    assert "pre-connecting" in api["reason"]
+    assert cdn["verdict"] == "pass"  # it never closed a connection unused where it accepted
+    assert report["summary"]["inconclusive"] == 1

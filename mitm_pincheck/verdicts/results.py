@@ -38,6 +38,7 @@ from mitm_pincheck.verdicts.verdict import (
     PROOF_DEVICE_STORE,
     PROOF_PINNED_KEY,
     decide,
+    unused_closes_unreliable,
 )
 
 # 2: per-row `evidence.proof` and a top-level `ca_trust` replace the run-wide `ca_trust_proven`;
@@ -110,6 +111,7 @@ def build_report(events: Iterable[dict]) -> dict:
                     results.append(apppins.annotate(row, package))
                 ran.append(index in started)
 
+    _unused_closes(results)
     approached = seen.reword(results, refusals)
     counted = [r for r in results if r["verdict"] != NOT_APPLICABLE]
     summary = {
@@ -402,6 +404,24 @@ def _row(
         },
     }
     return _with_key(row, phase, key)
+
+
+def _unused_closes(results: list[dict]) -> None:
+    """Pre-connecting: a host that accepted a kind yet closed some of that phase's connections
+    unused opens connections it may never use, so its `rejected-after-handshake` rows are
+    inconclusive (docs/kinds.md, "Connections closed unused")."""
+    preconnecting = {
+        r["host"]
+        for r in results
+        if r["outcome"] == ACCEPTED and r["evidence"]["outcomes"].get(REJECTED_AFTER_HANDSHAKE)
+    }
+    for r in results:
+        if r["host"] in preconnecting and r["outcome"] == REJECTED_AFTER_HANDSHAKE:
+            alerts = r["evidence"]["alerts"]
+            v = unused_closes_unreliable(
+                r["phase"], r["host"], alerts[0] if alerts else None, r.get("key")
+            )
+            r["verdict"], r["reason"] = v.verdict, v.reason
 
 
 def _not_run_row(

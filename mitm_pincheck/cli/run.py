@@ -92,7 +92,9 @@ def add_android_arguments(p: argparse.ArgumentParser) -> None:
         "--android",
         action="store_true",
         help="set the Android device's proxy (through adb) before the first phase and clear it "
-        "after the last, also on Ctrl-C or error; needs a fixed --listen port",
+        "after the last, also on Ctrl-C or error; needs a fixed --listen port. Also looks for "
+        "the proxy CA in the device's system store: found there, it is proof that apps using "
+        "the platform trust store trust it (device-store)",
     )
     p.add_argument(
         "--serial",

@@ -13,9 +13,16 @@ from collections.abc import Mapping
 from html import escape
 
 from mitm_pincheck.report import baseline, standards
+from mitm_pincheck.report.proof import column, grid, host_proofs, needs_proof
 from mitm_pincheck.verdicts.kinds import KINDS
+from mitm_pincheck.verdicts.verdict import proof_words
 
-_VERDICT_LABEL = {"pass": "✓ PASS", "fail": "✗ FAIL", "inconclusive": "? INCONCLUSIVE"}
+_VERDICT_LABEL = {
+    "pass": "✓ PASS",
+    "fail": "✗ FAIL",
+    "inconclusive": "? INCONCLUSIVE",
+    "n/a": "– n/a",
+}
 _STATUS = {0: ("pass", "PASS"), 1: ("fail", "FAIL"), 3: ("inconclusive", "INCONCLUSIVE")}
 _CHANGE_NOTE = {
     "regressions": "regression: was {before}",
@@ -73,7 +80,7 @@ def _header(report: Mapping, status_class: str, status: str) -> str:
         ("Duration", _duration(report.get("duration"))),
         ("Tool", f"{tool.get('name', 'mitm-pincheck')} {tool.get('version', '?')}"),
         ("mitmproxy", tool.get("mitmproxy")),
-        ("CA trust proven", _yes_no(report.get("ca_trust_proven"))),
+        ("CA trust proof", _trust_sources(report)),
     ]
     meta = "".join(
         f"<div><dt>{_e(k)}</dt><dd>{_e(v)}</dd></div>" for k, v in facts if v is not None
@@ -109,7 +116,7 @@ def _changes(report: Mapping) -> str:
         return ""
     about = report.get("baseline") or {}
     since = f" (baseline started {_e(about['started'])})" if about.get("started") else ""
-    cells = {(r.get("host"), r.get("phase")): (i, r) for i, r in enumerate(report["results"])}
+    cells = {(r.get("host"), column(r)): (i, r) for i, r in enumerate(report["results"])}
     out = [f'<section id="changes"><h2>Changes since the baseline{since}</h2>']
     if not baseline.has_changes(changes):
         out.append("<p>No verdict changed.</p></section>")
@@ -124,13 +131,13 @@ def _changes(report: Mapping) -> str:
             continue
         rows = []
         for c in items:
-            i, row = cells.get((c.get("host"), c.get("phase")), (None, {}))
+            i, row = cells.get((c.get("host"), column(c)), (None, {}))
             host = _e(c.get("host"))
             if i is not None:
                 host = f'<a href="#c-{i}">{host}</a>'
             rows.append(
                 f"<tr><td>{host}</td>"
-                f"<td><code>{_e(c.get('phase'))}</code></td>"
+                f"<td><code>{_e(column(c))}</code></td>"
                 f"<td>{_verdict_tag(c.get('before'))}</td><td>{_verdict_tag(c.get('after'))}</td>"
                 f"<td>{_e(row.get('reason'))}</td></tr>"
             )
@@ -147,21 +154,22 @@ def _matrix(report: Mapping) -> str:
     results = report.get("results") or []
     phases = _phase_order(report)
     hosts = _host_order(report)
-    cells = {(r.get("host"), r.get("phase")): (i, r) for i, r in enumerate(results)}
+    index = {id(r): i for i, r in enumerate(results)}
+    cells = {k: (index[id(r)], r) for k, r in grid(results)[1].items()}
     changes = baseline.change_index(report)
     platform = standards.platform_of(report)
 
     head = "".join(
-        f'<th scope="col" title="{_e(KINDS[p].presents if p in KINDS else p)}">'
+        f'<th scope="col" title="{_e(_presents(p))}">'
         f"<code>{_e(p)}</code>{_phase_counts(results, p)}</th>"
         for p in phases
     )
     body = []
     for host in hosts:
         row_cells = [cells.get((host, p)) for p in phases]
-        problem = any(c and c[1].get("verdict") != "pass" for c in row_cells)
+        problem = any(c and c[1].get("verdict") in ("fail", "inconclusive") for c in row_cells)
         tds = "".join(
-            _cell(c[0], c[1], changes.get((host, c[1].get("phase"))), platform)
+            _cell(c[0], c[1], changes.get((host, column(c[1]))), platform)
             if c
             else '<td class="cell v-none"><span class="label">—</span> '
             '<span class="outcome">no result</span></td>'
@@ -238,6 +246,13 @@ def _detail(row: Mapping, platform: str | None) -> str:
     pattern = evidence.get("pattern")
     if pattern and pattern != row.get("host"):
         facts.append(("scenario entry", f"<code>{_e(pattern)}</code>"))
+    if "proof" in evidence and needs_proof(row) and row.get("verdict") != "n/a":
+        proof = evidence["proof"]
+        words = proof_words(proof, row.get("host")) if proof else "none: refusals count for nothing"
+        facts.append(("CA trust proof", _e(words)))
+    if evidence.get("key"):
+        key = evidence["key"]
+        facts.append(("key", f"<code>{_e(key.get('file'))}</code> {_e(key.get('pin'))}"))
     found = standards.standards_for(row, platform)
     if found:
         label = "violates" if row.get("verdict") == "fail" else "not verified"
@@ -325,11 +340,28 @@ def _footer(report: Mapping) -> str:
 
 
 def _phase_order(report: Mapping) -> list[str]:
-    phases = [str(p) for p in (report.get("scenario") or {}).get("phases") or []]
-    for row in report.get("results") or []:
-        if row.get("phase") not in phases:
-            phases.append(row.get("phase"))
+    """The columns: the scenario's phases, a backup-key phase once per key (`proof.column`)."""
+    results = report.get("results") or []
+    phases = grid(results)[0]
+    for p in (report.get("scenario") or {}).get("phases") or []:
+        if str(p) not in phases and not any(r.get("phase") == p for r in results):
+            phases.append(str(p))
     return phases
+
+
+def _presents(col: str) -> str:
+    kind = col.split(" ", 1)[0]
+    return KINDS[kind].presents if kind in KINDS else col
+
+
+def _trust_sources(report: Mapping) -> str | None:
+    trust = report.get("ca_trust")
+    if not isinstance(trust, Mapping):
+        return None
+    sources = trust.get("sources") or []
+    if not sources:
+        return "none (refusals of proxy-CA kinds count for nothing)"
+    return ", ".join(map(str, sources))
 
 
 def _host_order(report: Mapping) -> list[str]:
@@ -360,12 +392,15 @@ def _host_label(host: str, row_cells: list) -> str:
         extra.append(f"via <code>{_e(pattern)}</code>")
     if evidence.get("pinned") is not None:
         extra.append("pinned" if evidence["pinned"] else "not pinned")
+    proofs = dict(host_proofs({"results": [c[1] for c in row_cells if c]}))
+    if host in proofs:
+        extra.append(f"CA trust proof: {_e(proofs[host])}")
     small = f' <span class="sub inline">{" · ".join(extra)}</span>' if extra else ""
     return f'<span class="host">{_e(host)}</span>{small}'
 
 
 def _phase_counts(results: list, phase: str) -> str:
-    rows = [r for r in results if r.get("phase") == phase]
+    rows = [r for r in results if column(r) == phase]
     bad = [
         f"{n} {v}"
         for v in ("fail", "inconclusive")
@@ -376,8 +411,9 @@ def _phase_counts(results: list, phase: str) -> str:
 
 
 def _phase_legend(phases: list[str]) -> str:
+    kinds = dict.fromkeys(p.split(" ", 1)[0] for p in phases)
     items = "".join(
-        f"<li><code>{_e(p)}</code>: {_e(KINDS[p].presents)}</li>" for p in phases if p in KINDS
+        f"<li><code>{_e(p)}</code>: {_e(KINDS[p].presents)}</li>" for p in kinds if p in KINDS
     )
     return f'<ul class="phases">{items}</ul>' if items else ""
 

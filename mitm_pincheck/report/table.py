@@ -9,7 +9,9 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Mapping
 
-_VERDICT_WORD = {"pass": "PASS", "fail": "FAIL", "inconclusive": "??"}
+from mitm_pincheck.report.proof import column, grid, trust_line
+
+_VERDICT_WORD = {"pass": "PASS", "fail": "FAIL", "inconclusive": "??", "n/a": "n/a"}
 _OUTCOME_SHORT = {
     "accepted": "accepted",
     "rejected-after-handshake": "rejected after hs",
@@ -29,9 +31,8 @@ def render_table(report: Mapping, color: bool = False, width: int | None = None)
     results = list(report.get("results") or ())
     if not results:
         return "No results: the scenario has no hosts or no phases.\n"
-    phases = _dedupe(r["phase"] for r in results)
+    phases, cells = grid(results)
     hosts = _dedupe(r["host"] for r in results)
-    cells = {(r["host"], r["phase"]): r for r in results}
 
     # Too wide: first drop the outcome words from the cells, then shorten host names.
     lines = _grid(hosts, phases, cells, color, None, compact=False)
@@ -41,7 +42,9 @@ def render_table(report: Mapping, color: bool = False, width: int | None = None)
         lines = _grid(hosts, phases, cells, color, width, compact=True)
 
     out = [*lines, "", _summary_line(report, results)]
-    failing = [r for r in results if r.get("verdict") != "pass"]
+    if trust := trust_line(report):
+        out.extend(_wrap(trust, width, "  "))
+    failing = [r for r in results if r.get("verdict") not in ("pass", "n/a")]
     if failing:
         out.append("")
         for r in failing:
@@ -68,8 +71,11 @@ def render_legend() -> str:
         "                     (how OkHttp's CertificatePinner and most app-level pinning refuse)\n"
         "  idle               finished the handshake but sent nothing before the phase ended\n"
         "  not seen           never connected to the host in that phase\n"
+        "  n/a                a key kind, and the scenario gives the host no key: not counted\n"
         "Verdicts: PASS the app did what the host's expectation says; FAIL it did the opposite;\n"
         "?? inconclusive: not enough evidence either way (the reason says why).\n"
+        "A refusal of a certificate from the proxy CA counts only with a proof that the app\n"
+        "trusts that CA for the host: pinned-key, control, device-store or declared.\n"
     )
 
 
@@ -105,7 +111,7 @@ def _grid(
 
 def _cell_text(r: Mapping, compact: bool) -> str:
     word = _VERDICT_WORD.get(r.get("verdict"), str(r.get("verdict")))
-    if compact:
+    if compact or r.get("verdict") == "n/a":
         return word
     return f"{word} {_OUTCOME_SHORT.get(r.get('outcome'), str(r.get('outcome')))}"
 
@@ -117,6 +123,8 @@ def _summary_line(report: Mapping, results: list[Mapping]) -> str:
         for v in ("pass", "fail", "inconclusive")
     ]
     line = ", ".join(counts)
+    if summary.get("n/a"):
+        line += f" ({summary['n/a']} n/a, not counted)"
     if report.get("interrupted"):
         line += " (the run was interrupted)"
     return line
@@ -125,7 +133,7 @@ def _summary_line(report: Mapping, results: list[Mapping]) -> str:
 def _reason_lines(r: Mapping, color: bool, width: int | None) -> list[str]:
     verdict = r.get("verdict")
     word = _VERDICT_WORD.get(verdict, str(verdict)).ljust(4)
-    text = f"{r['host']} ({r['phase']}): {r.get('reason', '')}"
+    text = f"{r['host']} ({column(r)}): {r.get('reason', '')}"
     indent = " " * (len(word) + 1)
     wrapped = _wrap(text, width - len(indent) if width else None, "")
     first = f"{_paint(word, verdict, color)} {wrapped[0]}"

@@ -176,13 +176,16 @@ def test_runs_of_different_scenarios_merge_with_a_note_of_what_differs(tmp_path)
 def test_the_proof_of_each_row_survives_the_merge(tmp_path):
     proven = sample_report()
     proven["results"][0]["evidence"]["proof"] = {"source": "pinned-key"}
-    proven["proofs"] = {"pinned-key": 1}
+    proven["ca_trust"] = {"sources": ["pinned-key"], "pinned_key": ["api.example.com"]}
     report = merge_runs(
         [write_run(tmp_path / "a", proven), write_run(tmp_path / "b", sample_report())]
     )
     row = next(r for r in report["results"] if r["device"] == "a")
     assert row["evidence"]["proof"] == {"source": "pinned-key"}
-    assert report["devices"][0]["proofs"] == {"pinned-key": 1}
+    assert report["devices"][0]["ca_trust"]["sources"] == ["pinned-key"]
+    # each device keeps its own run's proofs: one device's proof is not another's
+    assert report["devices"][1]["ca_trust"] == sample_report()["ca_trust"]
+    assert report["ca_trust"] is None
 
 
 @pytest.mark.parametrize(

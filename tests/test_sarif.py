@@ -233,3 +233,18 @@ def test_an_interrupted_run_is_not_a_successful_execution(validator):
     assert invocation["executionSuccessful"] is False
     assert invocation["startTimeUtc"] == "2026-11-26T20:00:00Z"
     assert invocation["exitCode"] == report["exit_code"]
+
+
+def test_each_backup_key_row_is_its_own_alert(validator):
+    report = sample_report()
+    row = next(r for r in report["results"] if r["verdict"] == "fail")
+    a, b = copy.deepcopy(row), copy.deepcopy(row)
+    a.update(phase="backup-key", key="backup-a.pem", expected="accept")
+    b.update(phase="backup-key", key="backup-b.pem", expected="accept")
+    report["results"] += [a, b]
+    log = build_sarif(finish(report))
+    assert errors(validator, log) == []
+    mine = [r for r in log["runs"][0]["results"] if r["properties"].get("key")]
+    assert [r["properties"]["key"] for r in mine] == ["backup-a.pem", "backup-b.pem"]
+    assert len({r["partialFingerprints"][FINGERPRINT] for r in mine}) == 2
+    assert {r["ruleId"] for r in mine} == {"refuses-backup-key"}

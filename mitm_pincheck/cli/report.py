@@ -156,7 +156,8 @@ def handle(args: argparse.Namespace) -> int:
     if base is not None:
         regressions = report.get("regressions", [])
         for r in regressions:
-            print(f"REGRESSION {r['host']} / {r['phase']}: {r['before']} -> {r['after']}")
+            key = f" {r['key']}" if r.get("key") else ""  # which backup key
+            print(f"REGRESSION {r['host']} / {r['phase']}{key}: {r['before']} -> {r['after']}")
         if regressions:
             return 1
     return int(report["exit_code"])

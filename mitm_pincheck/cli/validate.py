@@ -35,8 +35,23 @@ def summary(s: scenario.Scenario) -> list[str]:
     for h in s.hosts:
         overrides = ", ".join(f"{k}={v}" for k, v in h.expect.items())
         extra = f"  expect {overrides}" if overrides else ""
+        if h.control:
+            extra += "  control"
+        if h.keys:
+            names = [h.keys.current.file] if h.keys.current else []
+            names += [f"backup {k.file}" for k in h.keys.backup]
+            at = " (at the intermediate)" if h.keys.at == "intermediate" else ""
+            extra += f"  keys: {', '.join(names)}{at}"
         lines.append(f"    {h.host:<{width}}  {'pinned' if h.pinned else 'unpinned'}{extra}")
-    lines.append(f"  phases:   {', '.join(s.phases)}")
+    rounds = s.phases.count("backup-key")
+    shown = [p for i, p in enumerate(s.phases) if p != "backup-key" or p not in s.phases[:i]]
+    if rounds > 1:
+        shown = [
+            f"backup-key (x{rounds}, one per backup key)" if p == "backup-key" else p for p in shown
+        ]
+    lines.append(f"  phases:   {', '.join(shown)}")
+    if s.ca_trust:
+        lines.append(f"  ca_trust: {s.ca_trust} (the scenario's word: declared proof of CA trust)")
     trigger = s.trigger.strip().replace("\n", "\n            ") if s.trigger else None
     lines.append(f"  trigger:  {trigger or 'manual (you make the app talk)'}")
     lines.append(f"  settle:   {s.settle:g}s, timeout: {s.timeout:g}s")

@@ -11,6 +11,7 @@ import json
 from collections.abc import Mapping
 
 from mitm_pincheck.errors import InputError
+from mitm_pincheck.report.proof import row_id
 from mitm_pincheck.verdicts import evidence
 
 # A report.json of a few thousand rows is a few megabytes; far more is not one.
@@ -61,14 +62,21 @@ def load(path: str) -> dict:
 def compare(report: Mapping, baseline: Mapping) -> dict:
     """Per (host, phase, device) present in both: pass → fail is a regression, fail → pass a
     fix, anything → inconclusive is newly inconclusive. Hosts are added or gone by name.
+    backup-key rows are matched by their key file too, so each backup key keeps its own
+    history. A report from several devices compared with a baseline from one device compares
+    every device's row with the baseline's row for that host and phase.
 
-    A report from several devices compared with a baseline from one device compares every
-    device's row with the baseline's row for that host and phase.
-    Each row change is `{host, phase, before, after}` (verdicts), plus `device` when the row has
-    one, in this report's order.
+    Each row change is `{host, phase, before, after}` (verdicts), plus `key` for backup-key
+    rows and `device` when the row has one, in this report's order.
     """
     current = _verdicts(report, "report")
     before = _verdicts(baseline, "baseline")
+    # backup-key rows are told apart by their key: (host, "backup-key FILE") -> (phase, FILE)
+    keyed = {
+        _row_key(r)[:2]: (evidence.cap_text(r["phase"], 64), evidence.cap_text(r["key"]))
+        for r in report.get("results") or []
+        if isinstance(r, Mapping) and r.get("key")
+    }
     changes: dict[str, list] = {key: [] for key, _ in CHANGE_KEYS}
     for (host, phase, device), after in current.items():
         was = before.get((host, phase, device))
@@ -77,6 +85,8 @@ def compare(report: Mapping, baseline: Mapping) -> dict:
         if was is None:
             continue
         change = {"host": host, "phase": phase, "before": was, "after": after}
+        if (key := keyed.get((host, phase))) is not None:
+            change["phase"], change["key"] = key
         if device is not None:
             change["device"] = device
         if was == "pass" and after == "fail":
@@ -127,8 +137,10 @@ def has_changes(changes: Mapping | None) -> bool:
 
 
 def change_index(report: Mapping) -> dict[tuple, tuple[str, dict]]:
-    """(host, phase, device) -> (change key, change) for row changes, so a cell can say "was
-    pass". Look rows up with `change_key(row)`; device is None for a one-device report."""
+    """(host, column, device) -> (change key, change) for row changes, so a cell can say "was
+    pass"; the column is the phase, and for backup-key the phase and the key file
+    (`proof.column`); device is None for a one-device report. Look rows up with
+    `change_key(row)`."""
     index: dict[tuple, tuple[str, dict]] = {}
     for key in _ROW_CHANGES:
         for change in report.get(key) or []:
@@ -138,7 +150,7 @@ def change_index(report: Mapping) -> dict[tuple, tuple[str, dict]]:
 
 def change_key(row: Mapping) -> tuple:
     """The key of a row (or of a change) in `change_index`."""
-    return (row.get("host"), row.get("phase"), row.get("device") or None)
+    return (*row_id(row), row.get("device") or None)
 
 
 def _verdicts(report: Mapping, what: str) -> dict[tuple[str, str, str | None], str]:
@@ -151,10 +163,7 @@ def _verdicts(report: Mapping, what: str) -> dict[tuple[str, str, str | None], s
             isinstance(row.get(k), str) for k in ("host", "phase", "verdict")
         ):
             raise InputError(f"{what}: results[{i}] lacks host, phase or verdict (as text)")
-        device = row.get("device")
-        device = evidence.cap_text(device, 128) if isinstance(device, str) and device else None
-        key = (evidence.cap_text(row["host"]), evidence.cap_text(row["phase"], 64), device)
-        verdicts[key] = evidence.cap_text(row["verdict"], 64)
+        verdicts[_row_key(row)] = evidence.cap_text(row["verdict"], 64)
     return verdicts
 
 
@@ -175,6 +184,15 @@ def _summary(value) -> dict | None:
         for k, v in list(value.items())[:16]
         if isinstance(v, int) and not isinstance(v, bool) and abs(v) < 2**53
     }
+
+
+def _row_key(row: Mapping) -> tuple[str, str, str | None]:
+    """(host, column, device) as text of a sane length: a backup-key row's column names its
+    key; device is None for a one-device report."""
+    host, column = row_id(row)
+    device = row.get("device")
+    device = evidence.cap_text(device, 128) if isinstance(device, str) and device else None
+    return (evidence.cap_text(host), evidence.cap_text(column), device)
 
 
 def _hosts(verdicts: Mapping[tuple[str, str, str | None], str]) -> list[str]:

@@ -13,13 +13,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from mitm_pincheck.report.proof import column
+
 RowKey = tuple[str, str, str | None]
 
 
 def row_key(row: Mapping) -> RowKey:
-    """(host, phase, device): device None for a report from one device."""
+    """(host, column, device): the column is the phase (and a backup-key row's key file, see
+    `proof.column`); device None for a report from one device."""
     device = row.get("device")
-    return (str(row.get("host")), str(row.get("phase")), None if device is None else str(device))
+    return (str(row.get("host")), column(row), None if device is None else str(device))
 
 
 def has_devices(report: Mapping) -> bool:
@@ -54,14 +57,15 @@ def by_device(report: Mapping) -> dict[str, list[Mapping]]:
 
 
 def disagreements(report: Mapping) -> list[dict]:
-    """(host, phase) pairs seen on two devices or more whose verdicts differ, in report order:
-    `{host, phase, verdicts: {device: verdict}}`, devices in the report's device order."""
+    """(host, column) pairs seen on two devices or more whose verdicts differ, in report order:
+    `{host, phase, verdicts: {device: verdict}}` (`phase` is the column: a backup-key row's
+    names its key), devices in the report's device order. n/a rows say nothing either way."""
     order = {label: i for i, label in enumerate(device_order(report))}
     by_pair: dict[tuple[str, str], dict[str, str]] = {}
     for row in report.get("results") or ():
-        if not row.get("device"):
+        if not row.get("device") or row.get("verdict") == "n/a":
             continue
-        pair = (str(row.get("host")), str(row.get("phase")))
+        pair = (str(row.get("host")), column(row))
         by_pair.setdefault(pair, {})[str(row["device"])] = str(row.get("verdict"))
     out = []
     for (host, phase), verdicts in by_pair.items():
@@ -85,4 +89,6 @@ def summarise(rows: Iterable[Mapping]) -> dict[str, int]:
     summary = {"total": len(verdicts)}
     for v in ("pass", "fail", "inconclusive"):
         summary[v] = verdicts.count(v)
+    if "n/a" in verdicts:  # rows of a key kind for a host without that key (schema 2)
+        summary["n/a"] = verdicts.count("n/a")
     return summary

@@ -15,11 +15,12 @@ from dataclasses import dataclass, field
 
 from mitm_pincheck.errors import InputError
 from mitm_pincheck.report import runs
+from mitm_pincheck.report.proof import column
 
 # One byte per cell.
-PASS, FAIL, INCONCLUSIVE, ABSENT = b"p"[0], b"f"[0], b"i"[0], b"."[0]
-_CODE = {"pass": PASS, "fail": FAIL, "inconclusive": INCONCLUSIVE}
-VERDICT_OF = {PASS: "pass", FAIL: "fail", INCONCLUSIVE: "inconclusive", ABSENT: None}
+PASS, FAIL, INCONCLUSIVE, NA, ABSENT = b"p"[0], b"f"[0], b"i"[0], b"n"[0], b"."[0]
+_CODE = {"pass": PASS, "fail": FAIL, "inconclusive": INCONCLUSIVE, "n/a": NA}
+VERDICT_OF = {PASS: "pass", FAIL: "fail", INCONCLUSIVE: "inconclusive", NA: "n/a", ABSENT: None}
 
 REGRESSION, FIX = "regression", "fix"
 
@@ -104,7 +105,7 @@ def build_history(
             scenarios.setdefault(str(scenario.get("name")), []).append(i)
             for row in report["results"]:
                 device = row.get("device")
-                key = (row["host"], row["phase"], str(device) if device else None)
+                key = (row["host"], column(row), str(device) if device else None)
                 index = row_at.get(key)
                 if index is None:
                     index = row_at[key] = len(keys)
@@ -164,11 +165,13 @@ def _mark(history: History) -> None:
 
 
 def _summary(results: list) -> dict:
-    counts = {"total": len(results), "pass": 0, "fail": 0, "inconclusive": 0}
+    counts = {"total": len(results), "pass": 0, "fail": 0, "inconclusive": 0, "n/a": 0}
     for row in results:
         verdict = row.get("verdict")
         if verdict in counts:
             counts[verdict] += 1
+    if not counts["n/a"]:
+        del counts["n/a"]
     return counts
 
 

@@ -13,6 +13,7 @@ from mitm_pincheck.report.history import (
     FAIL,
     FIX,
     INCONCLUSIVE,
+    NA,
     PASS,
     REGRESSION,
     History,
@@ -21,8 +22,8 @@ from mitm_pincheck.report.history import (
 from mitm_pincheck.report.markdown import text as _md
 
 MAX_CHANGES = 200  # listed above the grid; the grid itself shows every one
-_GLYPH = {PASS: "✓", FAIL: "✗", INCONCLUSIVE: "?"}
-_CLASS = {PASS: "p", FAIL: "f", INCONCLUSIVE: "i"}
+_GLYPH = {PASS: "✓", FAIL: "✗", INCONCLUSIVE: "?", NA: "–"}
+_CLASS = {PASS: "p", FAIL: "f", INCONCLUSIVE: "i", NA: "n"}
 _MARK_GLYPH = {REGRESSION: "↓", FIX: "↑"}
 _MARK_WORD = {REGRESSION: "regression", FIX: "fix"}
 
@@ -108,7 +109,7 @@ def _grid_html(history: History) -> str:
     return (
         '<section id="grid"><h2>Verdict per run</h2><p class="legend">'
         '<span class="p">✓ pass</span> <span class="f">✗ fail</span> '
-        '<span class="i">? inconclusive</span> blank: not in that run · '
+        '<span class="i">? inconclusive</span> – n/a (no such key) · blank: not in that run · '
         '<span class="f mr">↓ regression</span> <span class="p mf">↑ fix</span></p>'
         f'<div class="scroll"><table class="grid"><thead><tr><th scope="col">host · phase</th>'
         f"{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div></section>"
@@ -148,7 +149,10 @@ def render_history_markdown(history: History) -> str:
             out.append(f"\n… and {len(changes) - len(shown)} older changes, marked in the grid.")
         out.append("")
     out += ["## Verdict per run", ""]
-    out.append("✓ pass, ✗ fail, ? inconclusive, blank: not in that run; ↓ regression, ↑ fix.")
+    out.append(
+        "✓ pass, ✗ fail, ? inconclusive, – n/a (no such key), blank: not in that run; "
+        "↓ regression, ↑ fix."
+    )
     out.append("")
     header = ["host · phase"] + [column_title(run) for run in history.runs]
     out.append("| " + " | ".join(_md(h) for h in header) + " |")

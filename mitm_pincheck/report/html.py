@@ -13,10 +13,17 @@ from collections.abc import Iterator, Mapping
 from html import escape
 
 from mitm_pincheck.report import baseline, devices, standards
+from mitm_pincheck.report.proof import column, grid, host_proofs, needs_proof
 from mitm_pincheck.verdicts.kinds import KINDS
+from mitm_pincheck.verdicts.verdict import proof_words
 
 BRIEF_PASSES_OVER = 10_000  # rows; above, passing cells carry no evidence (the page stays usable)
-_VERDICT_LABEL = {"pass": "✓ PASS", "fail": "✗ FAIL", "inconclusive": "? INCONCLUSIVE"}
+_VERDICT_LABEL = {
+    "pass": "✓ PASS",
+    "fail": "✗ FAIL",
+    "inconclusive": "? INCONCLUSIVE",
+    "n/a": "– n/a",
+}
 _STATUS = {0: ("pass", "PASS"), 1: ("fail", "FAIL"), 3: ("inconclusive", "INCONCLUSIVE")}
 _CHANGE_NOTE = {
     "regressions": "regression: was {before}",
@@ -86,7 +93,7 @@ def _header(report: Mapping, status_class: str, status: str) -> str:
         ("Duration", _duration(report.get("duration"))),
         ("Tool", f"{tool.get('name', 'mitm-pincheck')} {tool.get('version', '?')}"),
         ("mitmproxy", tool.get("mitmproxy")),
-        ("CA trust proven", _yes_no(report.get("ca_trust_proven"))),
+        ("CA trust proof", _trust_sources(report)),
         ("Devices", _device_list(report)),
     ]
     meta = "".join(
@@ -146,7 +153,7 @@ def _changes(report: Mapping) -> str:
                 host = f'<a href="#c-{i}">{host}</a>'
             rows.append(
                 f"<tr><td>{host}</td>"
-                f"<td><code>{_e(c.get('phase'))}</code></td>"
+                f"<td><code>{_e(column(c))}</code></td>"
                 f"<td>{_verdict_tag(c.get('before'))}</td><td>{_verdict_tag(c.get('after'))}</td>"
                 f"<td>{_e(row.get('reason'))}</td></tr>"
             )
@@ -163,7 +170,7 @@ def _matrix(report: Mapping) -> Iterator[str]:
     results = report.get("results") or []
     phases = _phase_order(report)
     hosts = _host_order(report)
-    cells = {devices.row_key(r): (i, r) for i, r in enumerate(results)}
+    index = {id(r): i for i, r in enumerate(results)}
     changes = baseline.change_index(report)
     platform = standards.platform_of(report)
     grouped = devices.has_devices(report)
@@ -171,7 +178,7 @@ def _matrix(report: Mapping) -> Iterator[str]:
     brief = len(results) > BRIEF_PASSES_OVER
 
     head = "".join(
-        f'<th scope="col" title="{_e(KINDS[p].presents if p in KINDS else p)}">'
+        f'<th scope="col" title="{_e(_presents(p))}">'
         f"<code>{_e(p)}</code>{_phase_counts(results, p)}</th>"
         for p in phases
     )
@@ -209,18 +216,20 @@ def _matrix(report: Mapping) -> Iterator[str]:
                 f'<tr class="device-head"><th scope="rowgroup" colspan="{len(phases) + 1}">'
                 f"{_e(device)} {_phase_counts(mine, None)}</th></tr>"
             )
+        # (host, column) -> (index in results, row); a host's n/a row fills its key columns
+        cells = {k: (index[id(r)], r) for k, r in grid(mine)[1].items()}
         for host in hosts:
-            row_cells = [cells.get((host, p, device)) for p in phases]
+            row_cells = [cells.get((host, p)) for p in phases]
             if grouped and not any(row_cells):
                 continue
-            problem = any(c and c[1].get("verdict") != "pass" for c in row_cells)
+            problem = any(c and c[1].get("verdict") in ("fail", "inconclusive") for c in row_cells)
             tds = "".join(
                 _cell(
                     c[0],
                     c[1],
                     changes.get(baseline.change_key(c[1])),
                     platform,
-                    (host, c[1].get("phase")) in disagree,
+                    (host, column(c[1])) in disagree,
                     brief,
                 )
                 if c
@@ -344,6 +353,13 @@ def _detail(row: Mapping, platform: str | None) -> str:
     pattern = evidence.get("pattern")
     if pattern and pattern != row.get("host"):
         facts.append(("scenario entry", f"<code>{_e(pattern)}</code>"))
+    if "proof" in evidence and needs_proof(row) and row.get("verdict") != "n/a":
+        proof = evidence["proof"]
+        words = proof_words(proof, row.get("host")) if proof else "none: refusals count for nothing"
+        facts.append(("CA trust proof", _e(words)))
+    if evidence.get("key"):
+        key = evidence["key"]
+        facts.append(("key", f"<code>{_e(key.get('file'))}</code> {_e(key.get('pin'))}"))
     found = standards.standards_for(row, platform)
     if found:
         label = "violates" if row.get("verdict") == "fail" else "not verified"
@@ -434,11 +450,28 @@ def _footer(report: Mapping) -> str:
 
 
 def _phase_order(report: Mapping) -> list[str]:
-    phases = [str(p) for p in (report.get("scenario") or {}).get("phases") or []]
-    for row in report.get("results") or []:
-        if row.get("phase") not in phases:
-            phases.append(row.get("phase"))
+    """The columns: the scenario's phases, a backup-key phase once per key (`proof.column`)."""
+    results = report.get("results") or []
+    phases = grid(results)[0]
+    for p in (report.get("scenario") or {}).get("phases") or []:
+        if str(p) not in phases and not any(r.get("phase") == p for r in results):
+            phases.append(str(p))
     return phases
+
+
+def _presents(col: str) -> str:
+    kind = col.split(" ", 1)[0]
+    return KINDS[kind].presents if kind in KINDS else col
+
+
+def _trust_sources(report: Mapping) -> str | None:
+    trust = report.get("ca_trust")
+    if not isinstance(trust, Mapping):
+        return None
+    sources = trust.get("sources") or []
+    if not sources:
+        return "none (refusals of proxy-CA kinds count for nothing)"
+    return ", ".join(map(str, sources))
 
 
 def _host_order(report: Mapping) -> list[str]:
@@ -469,13 +502,16 @@ def _host_label(host: str, row_cells: list) -> str:
         extra.append(f"via <code>{_e(pattern)}</code>")
     if evidence.get("pinned") is not None:
         extra.append("pinned" if evidence["pinned"] else "not pinned")
+    proofs = dict(host_proofs({"results": [c[1] for c in row_cells if c]}))
+    if host in proofs:
+        extra.append(f"CA trust proof: {_e(proofs[host])}")
     small = f' <span class="sub inline">{" · ".join(extra)}</span>' if extra else ""
     return f'<span class="host">{_e(host)}</span>{small}'
 
 
 def _phase_counts(results: list, phase: str | None) -> str:
-    """What did not pass in `phase` (every phase when None)."""
-    rows = [r for r in results if phase is None or r.get("phase") == phase]
+    """What did not pass in `phase` (a column; every column when None)."""
+    rows = [r for r in results if phase is None or column(r) == phase]
     bad = [
         f"{n} {v}"
         for v in ("fail", "inconclusive")
@@ -486,8 +522,9 @@ def _phase_counts(results: list, phase: str | None) -> str:
 
 
 def _phase_legend(phases: list[str]) -> str:
+    kinds = dict.fromkeys(p.split(" ", 1)[0] for p in phases)
     items = "".join(
-        f"<li><code>{_e(p)}</code>: {_e(KINDS[p].presents)}</li>" for p in phases if p in KINDS
+        f"<li><code>{_e(p)}</code>: {_e(KINDS[p].presents)}</li>" for p in kinds if p in KINDS
     )
     return f'<ul class="phases">{items}</ul>' if items else ""
 

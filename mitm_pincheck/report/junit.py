@@ -17,6 +17,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 
 from mitm_pincheck.report import baseline, devices, standards
+from mitm_pincheck.report.proof import needs_proof, proof_label
 
 _CHANGE_PREFIX = {
     "regressions": "Regression since baseline (was {before})",
@@ -69,13 +70,19 @@ def render_junit(report: Mapping) -> str:
 def _testcase(suite: ET.Element, row: Mapping, change, platform: str | None) -> None:
     phase = str(row.get("phase"))
     device = row.get("device")
+    key = f" {row['key']}" if row.get("key") else ""  # each backup key is a test of its own
     case = ET.SubElement(
         suite,
         "testcase",
         classname=_clean(f"pincheck.{device}.{phase}" if device else f"pincheck.{phase}"),
-        name=_clean(f"{row.get('host')}: expected {row.get('expected')}"),
+        name=_clean(f"{row.get('host')}{key}: expected {row.get('expected')}"),
         time="0",
     )
+    evidence = row.get("evidence") or {}
+    if "proof" in evidence and needs_proof(row):
+        props = ET.SubElement(case, "properties")
+        label = proof_label(evidence["proof"], row.get("host"))
+        ET.SubElement(props, "property", name="ca_trust_proof", value=_clean(label))
     reason = _clean(row.get("reason") or "")
     if change is not None:
         key, before = change[0], change[1].get("before")
@@ -122,7 +129,7 @@ def _properties(suite: ET.Element, report: Mapping, device: str | None = None) -
         ("mitmproxy", tool.get("mitmproxy")),
         ("scenario", scenario.get("name")),
         ("app", scenario.get("app")),
-        ("ca_trust_proven", report.get("ca_trust_proven")),
+        ("ca_trust", _trust_sources(report)),
         ("interrupted", report.get("interrupted")),
     ]
     changes = baseline.changes_of(report)
@@ -143,14 +150,26 @@ def _properties(suite: ET.Element, report: Mapping, device: str | None = None) -
 
 
 def _suites(report: Mapping) -> dict[str, list]:
-    """Suite name -> rows: one suite per device when the report has devices, else per phase."""
+    """Suite name -> rows: one suite per device when the report has devices, else per phase.
+    n/a rows (a key kind, no key for the host) are not tests at all."""
     results = report.get("results") or []
     if devices.has_devices(report):
-        return devices.by_device(report)
+        return {
+            device: [r for r in rows if r.get("verdict") != "n/a"]
+            for device, rows in devices.by_device(report).items()
+        }
     phases: dict[str, list] = {}
     for row in results:
-        phases.setdefault(str(row.get("phase")), []).append(row)
+        if row.get("verdict") != "n/a":
+            phases.setdefault(str(row.get("phase")), []).append(row)
     return phases
+
+
+def _trust_sources(report: Mapping) -> str | None:
+    trust = report.get("ca_trust")
+    if not isinstance(trust, Mapping):
+        return None
+    return ", ".join(map(str, trust.get("sources") or [])) or "none"
 
 
 def _seconds(value) -> str:

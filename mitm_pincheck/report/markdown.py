@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping
 
 from mitm_pincheck.report import baseline, devices, standards
+from mitm_pincheck.report.proof import column, trust_line
 
 _VERDICT_LABEL = {"pass": "✅ PASS", "fail": "❌ FAIL", "inconclusive": "⚠️ INCONCLUSIVE"}
 _STATUS = {0: "PASS", 1: "FAIL", 3: "INCONCLUSIVE"}
@@ -54,6 +55,8 @@ def render_markdown(report: Mapping) -> str:
         order = devices.device_order(report)
         facts.append(f"{len(order)} devices: " + ", ".join(_text(d) for d in order))
     out.append(" · ".join(facts))
+    if trust := trust_line(report):
+        out += ["", _text(trust)]
     if report.get("interrupted"):
         out += ["", "**The run was interrupted**: phases that did not finish are inconclusive."]
     out.append("")
@@ -94,7 +97,7 @@ def _baseline_section(report: Mapping) -> list[str]:
         for c in items:
             reason = reasons.get(baseline.change_key(c)) or ""
             host = f"{c.get('host')} on {c['device']}" if c.get("device") else c.get("host")
-            cells = [host, c.get("phase"), c.get("before"), c.get("after"), reason]
+            cells = [host, column(c), c.get("before"), c.get("after"), reason]
             out.append(_row(cells))
         out.append("")
     return out
@@ -116,7 +119,7 @@ def _problem_rows(report: Mapping) -> list[str]:
         out.append("| --- | --- | --- | --- | --- | --- |")
     for r in rows:
         label = _VERDICT_LABEL.get(r.get("verdict"), str(r.get("verdict")))
-        cells = [r.get("host"), r.get("phase")]
+        cells = [r.get("host"), column(r)]
         cells += [r.get("device")] if grouped else []
         cells += [r.get("expected"), r.get("outcome")]
         out.append(f"| {label} " + _row(cells + [_reason(r)]))

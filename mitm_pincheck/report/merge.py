@@ -103,7 +103,9 @@ def merge_runs(
         "finished": max(finished) if finished else None,
         "duration": round(sum(e.get("duration") or 0 for e in entries), 3),
         "interrupted": any(e.get("interrupted") for e in entries),
-        "ca_trust_proven": all(e.get("ca_trust_proven") for e in entries),
+        # Proof of CA trust is per device (a device's store or controls prove nothing for
+        # another): each device's entry keeps its run's own `ca_trust`; none at the top.
+        "ca_trust": None,
         "devices": [
             {k: v for k, v in e.items() if k not in ("finished", "schema")} for e in entries
         ],
@@ -150,7 +152,7 @@ def _about(report: Mapping) -> dict:
         if isinstance(report.get("duration"), int | float)
         else 0,
         "interrupted": bool(report.get("interrupted")),
-        "ca_trust_proven": bool(report.get("ca_trust_proven")),
+        "ca_trust": report.get("ca_trust") if isinstance(report.get("ca_trust"), dict) else None,
         "summary": devices.summarise(report["results"]),
         "exit_code": exit_code_for(devices.summarise(report["results"])),
         "hints": [str(h) for h in report.get("hints") or ()],
@@ -163,8 +165,8 @@ def _about(report: Mapping) -> dict:
             "phases": [str(p) for p in scenario.get("phases") or ()],
         },
     }
-    if report.get("proofs") is not None:  # issue 10's summary of the run's proofs of CA trust
-        about["proofs"] = report["proofs"]
+    if "ca_trust_proven" in report:  # a schema-1 run: one run-wide flag instead of ca_trust
+        about["ca_trust_proven"] = bool(report["ca_trust_proven"])
     return about
 
 

@@ -24,6 +24,7 @@ from pathlib import PurePosixPath, PureWindowsPath
 from urllib.parse import quote
 
 from mitm_pincheck.report import standards
+from mitm_pincheck.report.proof import column
 from mitm_pincheck.verdicts.kinds import KINDS
 
 SCHEMA_URI = (
@@ -184,7 +185,7 @@ def _result(
             {
                 "name": host,
                 "fullyQualifiedName": "/".join(
-                    _safe(p) for p in (device, row.get("host"), row.get("phase")) if p
+                    _safe(p) for p in (device, row.get("host"), column(row)) if p
                 ),
                 "kind": "resource",
             }
@@ -208,9 +209,11 @@ def _result(
     }
     if device:
         properties["device"] = _safe(device)
+    if row.get("key"):  # a backup-key row: which key file
+        properties["key"] = _safe(row["key"])
     if isinstance(proof, Mapping):
         properties["proof"] = json.loads(json.dumps(proof, default=str))
-    key = "\0".join(str(p or "") for p in (row.get("host"), row.get("phase"), device))
+    key = "\0".join(str(p or "") for p in (row.get("host"), column(row), device))
     return {
         "ruleId": rule_id,
         "ruleIndex": index,
@@ -246,11 +249,14 @@ def _run_properties(report: Mapping) -> dict:
     properties: dict = {
         "scenario": _safe(scenario.get("name") or ""),
         "summary": dict(report.get("summary") or {}),
-        "ca_trust_proven": bool(report.get("ca_trust_proven")),
     }
+    if isinstance(report.get("ca_trust"), Mapping):
+        properties["ca_trust"] = json.loads(json.dumps(report["ca_trust"], default=str))
+    elif "ca_trust_proven" in report:  # schema 1
+        properties["ca_trust_proven"] = bool(report["ca_trust_proven"])
     if scenario.get("app"):
         properties["app"] = _safe(scenario["app"])
-    for key in ("devices", "proofs", "merged"):
+    for key in ("devices", "merged"):
         if report.get(key):
             properties[key] = json.loads(json.dumps(report[key], default=str))
     return properties

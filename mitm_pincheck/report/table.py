@@ -10,8 +10,9 @@ import textwrap
 from collections.abc import Mapping
 
 from mitm_pincheck.report import devices
+from mitm_pincheck.report.proof import column, grid, trust_line
 
-_VERDICT_WORD = {"pass": "PASS", "fail": "FAIL", "inconclusive": "??"}
+_VERDICT_WORD = {"pass": "PASS", "fail": "FAIL", "inconclusive": "??", "n/a": "n/a"}
 _OUTCOME_SHORT = {
     "accepted": "accepted",
     "rejected-after-handshake": "rejected after hs",
@@ -31,14 +32,13 @@ def render_table(report: Mapping, color: bool = False, width: int | None = None)
     results = list(report.get("results") or ())
     if not results:
         return "No results: the scenario has no hosts or no phases.\n"
-    phases = _dedupe(r["phase"] for r in results)
     grouped = devices.has_devices(report)
     lines: list[str] = []
     # A report from several devices: one grid per device, under its name.
     for device, mine in (devices.by_device(report) if grouped else {None: results}).items():
         if grouped:
             lines += ([""] if lines else []) + [f"device {device}:"]
-        lines += _fitted(mine, phases, color, width)
+        lines += _fitted(mine, color, width)
     if grouped and (split := devices.disagreements(report)):
         lines += ["", f"devices disagree on {len(split)}:"]
         for d in split:
@@ -46,7 +46,9 @@ def render_table(report: Mapping, color: bool = False, width: int | None = None)
             lines += _wrap(f"  {d['host']} ({d['phase']}): {per}", width, "    ")
 
     out = [*lines, "", _summary_line(report, results)]
-    failing = [r for r in results if r.get("verdict") != "pass"]
+    if trust := trust_line(report):
+        out.extend(_wrap(trust, width, "  "))
+    failing = [r for r in results if r.get("verdict") not in ("pass", "n/a")]
     if failing:
         out.append("")
         for r in failing:
@@ -54,9 +56,9 @@ def render_table(report: Mapping, color: bool = False, width: int | None = None)
     return "\n".join(out) + "\n"
 
 
-def _fitted(results: list, phases: list[str], color: bool, width: int | None) -> list[str]:
+def _fitted(results: list, color: bool, width: int | None) -> list[str]:
+    phases, cells = grid(results)
     hosts = _dedupe(r["host"] for r in results)
-    cells = {(r["host"], r["phase"]): r for r in results}
     # Too wide: first drop the outcome words from the cells, then shorten host names.
     lines = _grid(hosts, phases, cells, color, None, compact=False)
     if width is not None and _visible_width(lines) > width:
@@ -85,8 +87,11 @@ def render_legend() -> str:
         "                     (how OkHttp's CertificatePinner and most app-level pinning refuse)\n"
         "  idle               finished the handshake but sent nothing before the phase ended\n"
         "  not seen           never connected to the host in that phase\n"
+        "  n/a                a key kind, and the scenario gives the host no key: not counted\n"
         "Verdicts: PASS the app did what the host's expectation says; FAIL it did the opposite;\n"
         "?? inconclusive: not enough evidence either way (the reason says why).\n"
+        "A refusal of a certificate from the proxy CA counts only with a proof that the app\n"
+        "trusts that CA for the host: pinned-key, control, device-store or declared.\n"
     )
 
 
@@ -122,7 +127,7 @@ def _grid(
 
 def _cell_text(r: Mapping, compact: bool) -> str:
     word = _VERDICT_WORD.get(r.get("verdict"), str(r.get("verdict")))
-    if compact:
+    if compact or r.get("verdict") == "n/a":
         return word
     return f"{word} {_OUTCOME_SHORT.get(r.get('outcome'), str(r.get('outcome')))}"
 
@@ -134,6 +139,8 @@ def _summary_line(report: Mapping, results: list[Mapping]) -> str:
         for v in ("pass", "fail", "inconclusive")
     ]
     line = ", ".join(counts)
+    if summary.get("n/a"):
+        line += f" ({summary['n/a']} n/a, not counted)"
     if report.get("interrupted"):
         line += " (the run was interrupted)"
     return line
@@ -143,7 +150,7 @@ def _reason_lines(r: Mapping, color: bool, width: int | None) -> list[str]:
     verdict = r.get("verdict")
     word = _VERDICT_WORD.get(verdict, str(verdict)).ljust(4)
     where = f" on {r['device']}" if r.get("device") else ""
-    text = f"{r['host']} ({r['phase']}){where}: {r.get('reason', '')}"
+    text = f"{r['host']} ({column(r)}){where}: {r.get('reason', '')}"
     indent = " " * (len(word) + 1)
     wrapped = _wrap(text, width - len(indent) if width else None, "")
     first = f"{_paint(word, verdict, color)} {wrapped[0]}"

@@ -141,8 +141,9 @@ def _disagreements(report: Mapping) -> list[str]:
     out = [f"## Where devices disagree: {len(found)}", "", "| host | phase | verdict per device |"]
     out.append("| --- | --- | --- |")
     for d in found:
-        per = ", ".join(
-            f"{_text(device)} {_VERDICT_LABEL.get(v, v)}" for device, v in d["verdicts"].items()
+        per = " · ".join(  # the verdict of fewest devices first, with its devices
+            f"{_VERDICT_LABEL.get(v, v)} on " + ", ".join(_text(device) for device in names)
+            for v, names in devices.split_by_verdict(d["verdicts"])
         )
         out.append(f"| {_text(d['host'])} | {_text(d['phase'])} | {per} |")
     out.append("")
@@ -195,6 +196,8 @@ _AUTOLINK = re.compile(r"(?<=[A-Za-z0-9])(:)(?=//)|(@)|(?<=\b[wW]{3})(\.)")
 
 
 def _no_autolinks(text: str) -> str:
+    if "@" not in text and "//" not in text and "www." not in text.lower():
+        return text  # nothing to break: the common case, checked without the pattern
     return _AUTOLINK.sub(lambda m: "@<!-- -->" if m.group() == "@" else "\\" + m.group(), text)
 
 

@@ -24,6 +24,9 @@ _COMMAND_MODULES = (
 )
 
 
+_NO_COLOR_HELP = "no colours or other styles on the terminal (as does the NO_COLOR variable)"
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # argparse exits 2 already; keep its message short
         self.print_usage(sys.stderr)
@@ -40,10 +43,15 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--version", action="version", version=f"mitm-pincheck {__version__}")
+    parser.add_argument("--no-color", action="store_true", help=_NO_COLOR_HELP)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in _COMMAND_MODULES:
         module = importlib.import_module(f"mitm_pincheck.cli.{name}")
         module.register(sub)
+    for command in sub.choices.values():  # also accepted after the command's name
+        command.add_argument(
+            "--no-color", action="store_true", default=argparse.SUPPRESS, help=_NO_COLOR_HELP
+        )
     return parser
 
 
@@ -54,10 +62,16 @@ def main(argv: list[str] | None = None) -> int:
     if handler is None:
         parser.print_help(sys.stderr)
         return 2
+    if args.no_color:
+        from mitm_pincheck.report import terminal
+
+        terminal.disable_color()
     try:
         return int(handler(args))
     except InputError as e:
-        print(f"mitm-pincheck: error: {e}", file=sys.stderr)
+        from mitm_pincheck.report import terminal  # messages quote scenario keys and values
+
+        print(f"mitm-pincheck: error: {terminal.clean(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

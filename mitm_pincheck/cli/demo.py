@@ -51,7 +51,7 @@ def handle(args: argparse.Namespace) -> int:
     from mitm_pincheck import scenario as scenario_mod
     from mitm_pincheck.cli.run import execute, prepare_out_dir, print_table, status_printer
     from mitm_pincheck.proxy.runner import RunConfig
-    from mitm_pincheck.report import table, writers
+    from mitm_pincheck.report import table, terminal, writers
 
     out = prepare_out_dir(args.out)
     print(INTRO, file=sys.stderr if args.quiet else sys.stdout)
@@ -93,10 +93,10 @@ def handle(args: argparse.Namespace) -> int:
     if problems:
         print("demo: these verdicts do not match how the reference clients behave:")
         for line in problems:
-            print(f"  {line}")
+            print(f"  {terminal.clean(line)}")
         return 1
     print(
         "demo: OK, every verdict matches how the reference clients really behave "
-        f"(the fail rows are the trust-all client's, as intended). Reports: {out}/"
+        f"(the fail rows are the trust-all client's, as intended). Reports: {terminal.clean(out)}/"
     )
     return 0

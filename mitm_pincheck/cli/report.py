@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import sys
 from pathlib import Path
 
 from mitm_pincheck.errors import InputError
@@ -47,8 +46,8 @@ def load_baseline(path: str) -> dict:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from mitm_pincheck.cli.run import prepare_out_dir, print_table
-    from mitm_pincheck.report import baseline, writers
+    from mitm_pincheck.cli.run import prepare_out_dir, print_table, say
+    from mitm_pincheck.report import baseline, terminal, writers
     from mitm_pincheck.verdicts import results
     from mitm_pincheck.verdicts.journal import find_journal, iter_events
 
@@ -62,7 +61,7 @@ def handle(args: argparse.Namespace) -> int:
     finally:
         gc.enable()
     for warning in warnings:
-        print(f"mitm-pincheck: warning: {warning}", file=sys.stderr)
+        say(f"mitm-pincheck: warning: {warning}")
     if base is not None:
         report = baseline.apply_baseline(report, base)
     writers.write_all(report, out)
@@ -70,7 +69,8 @@ def handle(args: argparse.Namespace) -> int:
     if base is not None:
         regressions = report.get("regressions", [])
         for r in regressions:
-            print(f"REGRESSION {r['host']} / {r['phase']}: {r['before']} -> {r['after']}")
+            line = f"REGRESSION {r['host']} / {r['phase']}: {r['before']} -> {r['after']}"
+            print(terminal.clean(line))
         if regressions:
             return 1
     return int(report["exit_code"])

@@ -26,10 +26,10 @@ REPLACEMENT = "?"
 _color_disabled = False
 
 
-def disable_color() -> None:
+def disable_color(disabled: bool = True) -> None:
     """--no-color: no console made after this call writes colours or other styles."""
     global _color_disabled
-    _color_disabled = True
+    _color_disabled = disabled
 
 
 def clean(value: object) -> str:
@@ -93,6 +93,7 @@ def console(
         emoji=False,
         highlight=False,
         soft_wrap=False,
+        force_interactive=terminal,
         legacy_windows=False,
         tab_size=1,
     )

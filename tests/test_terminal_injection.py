@@ -7,6 +7,7 @@ a pipe (plain lines); `validate` prints a scenario whose name and app carry esca
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import pty
 import re
@@ -165,3 +166,43 @@ def test_an_error_quoting_the_scenario_is_printed_inert(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("mitm-pincheck: error: ") and err.count("\n") == 1
     assert "\x1b" not in err
+
+
+def test_the_table_is_coloured_on_a_terminal_unless_no_color(tmp_path, monkeypatch):
+    import io
+
+    from mitm_pincheck.report import terminal
+
+    journal = tmp_path / "journal.jsonl"
+    events = [
+        {
+            "ts": 1.0,
+            "event": "run-start",
+            "scenario": {"hosts": [{"host": "a.test", "pinned": True}], "phases": ["valid-ca"]},
+        },
+        {"ts": 2.0, "event": "phase-start", "phase": "valid-ca", "index": 0},
+        {"ts": 3.0, "event": "phase-end", "phase": "valid-ca", "index": 0, "reason": "settle"},
+        {"ts": 4.0, "event": "run-end", "interrupted": False},
+    ]
+    journal.write_text("".join(f"{json.dumps(e)}\n" for e in events))
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    def shown(*flags: str) -> str:
+        out = Tty()
+        with monkeypatch.context() as m:
+            m.setattr(sys, "stdout", out)
+            try:
+                assert cli_main([*flags, "report", str(journal), "--out", str(tmp_path)]) == 3
+            finally:
+                terminal.disable_color(False)
+        return out.getvalue()
+
+    monkeypatch.setenv("TERM", "xterm-256color")
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    assert "\x1b[33m?? not seen\x1b[0m" in shown()
+    assert "\x1b[" not in shown("--no-color") and "?? not seen" in shown("--no-color")
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert "\x1b[" not in shown()

@@ -48,11 +48,20 @@ def build_parser() -> argparse.ArgumentParser:
     for name in _COMMAND_MODULES:
         module = importlib.import_module(f"mitm_pincheck.cli.{name}")
         module.register(sub)
-    for command in sub.choices.values():  # also accepted after the command's name
+    _add_no_color(sub)
+    return parser
+
+
+def _add_no_color(subparsers: argparse._SubParsersAction) -> None:
+    """--no-color is also accepted after a command's name (`run ... --no-color`), at any depth
+    (`ca export --no-color`); SUPPRESS keeps a subcommand from resetting the top-level one."""
+    for command in subparsers.choices.values():
         command.add_argument(
             "--no-color", action="store_true", default=argparse.SUPPRESS, help=_NO_COLOR_HELP
         )
-    return parser
+        for action in command._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                _add_no_color(action)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from mitm_pincheck.errors import InputError
 from mitm_pincheck.pins import audit
+from mitm_pincheck.report.terminal import clean
 from mitm_pincheck.verdicts import kinds
 
 
@@ -40,7 +41,9 @@ def _from_config(args) -> int:
     config = audit.load_config(args.file)
     text, skipped = scenario_yaml(config)
     for pattern, why in skipped:
-        print(f"mitm-pincheck: note: left out {pattern!r}: {why}", file=sys.stderr)
+        print(
+            f"mitm-pincheck: note: left out {clean(repr(pattern))}: {clean(why)}", file=sys.stderr
+        )
     if not args.out:
         sys.stdout.write(text)
         return 0

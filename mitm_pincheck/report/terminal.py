@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from rich.console import Console
-from rich.style import Style
-from rich.text import Text
+if TYPE_CHECKING:  # Rich is imported when something is printed, not by every command's --help
+    from rich.console import Console
+    from rich.style import Style
+    from rich.text import Text
 
 REPLACEMENT = "?"
 
@@ -44,6 +45,8 @@ def clean(value: object) -> str:
 
 def text(value: object, style: str | Style | None = None) -> Text:
     """Untrusted `value` as Rich text: cleaned, styled as a whole, never read as markup."""
+    from rich.text import Text
+
     return Text(clean(value), style=style or "")
 
 
@@ -75,6 +78,8 @@ def console(
     may be written (default: the stream is a terminal); `color`: styles (default: a terminal,
     no NO_COLOR, no --no-color); `width`: default the terminal's, or unlimited off a terminal,
     so that logs keep one line per line."""
+    from rich.console import Console
+
     stream = stream if stream is not None else sys.stdout
     if terminal is None:
         terminal = is_terminal(stream)

@@ -377,6 +377,8 @@ def test_to_dict_has_the_journal_shape_and_no_trigger_or_resolve():
         "phases": list(kinds.DEFAULT_PHASES),
         "settle": 5.0,
         "timeout": 60.0,
+        "isolate": True,
+        "max_followups": 3,
     }
     dumped = json.dumps(d)
     assert "s3cret" not in dumped and "10.1.2.3" not in dumped

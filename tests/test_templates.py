@@ -14,7 +14,7 @@ from html.parser import HTMLParser
 import pytest
 from report_samples import sample_report
 
-from mitm_pincheck.report import baseline, pages
+from mitm_pincheck.report import baseline, pages, survey
 from mitm_pincheck.report.html import render_html
 
 HOSTILE = (
@@ -34,9 +34,26 @@ def _with_baseline(report: dict) -> str:
     return render_html(baseline.apply_baseline(report, before))
 
 
-# template -> ways to render it from a report dict (each is run clean and poisoned).
-PAGES: dict[str, list[Callable[[dict], str]]] = {
-    "report.html": [render_html, _with_baseline],
+def _survey() -> dict:
+    from mitm_pincheck.verdicts.survey import build_survey
+
+    events = [{"event": "run-start", "ts": 1.0, "scenario": {"hosts": [], "survey": "active"}}]
+    for i, (host, close) in enumerate([("ok.example.com", False), ("pinned.example.com", True)]):
+        events.append({"event": "conn", "id": str(i), "phase": "valid-ca", "host": host})
+        events.append({"event": "handshake", "id": str(i)})
+        if close:
+            events.append({"event": "closed", "id": str(i), "by": "client"})
+        else:
+            events.append({"event": "request", "id": str(i), "method": "GET", "path": "/"})
+            events[-1]["credentials"] = ["cookie"]
+    events.append({"event": "run-end", "ts": 2.0, "interrupted": False})
+    return build_survey(events)
+
+
+# template -> (a sample of its input, ways to render it): each is run clean and poisoned.
+PAGES: dict[str, tuple[Callable[[], dict], list[Callable[[dict], str]]]] = {
+    "report.html": (sample_report, [render_html, _with_baseline]),
+    "survey.html": (_survey, [survey.render_html]),
 }
 
 
@@ -68,15 +85,17 @@ class Markup(HTMLParser):
 
 def renderings():
     for template in pages.page_templates():
-        for render in PAGES.get(template, [None]):
-            yield pytest.param(template, render, id=f"{template}-{getattr(render, '__name__', '')}")
+        sample, renders = PAGES.get(template, (None, [None]))
+        for render in renders:
+            name = f"{template}-{getattr(render, '__name__', '')}"
+            yield pytest.param(template, sample, render, id=name)
 
 
-@pytest.mark.parametrize("template,render", list(renderings()))
-def test_a_page_renders_hostile_values_as_inert_text(template, render):
+@pytest.mark.parametrize("template,sample,render", list(renderings()))
+def test_a_page_renders_hostile_values_as_inert_text(template, sample, render):
     assert render is not None, f"add {template} to PAGES in {__file__}"
-    clean = render(sample_report())
-    page = render(poison(sample_report()))
+    clean = render(sample())
+    page = render(poison(sample()))
 
     page.encode("utf-8")  # lone surrogates would raise here, and in the writer
     assert "\ufffd" in page, "the surrogates and control characters were replaced"

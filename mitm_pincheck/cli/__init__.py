@@ -21,6 +21,7 @@ _COMMAND_MODULES = (
     "pins",
     "android",
     "scenario",
+    "survey",
 )
 
 

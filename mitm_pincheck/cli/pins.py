@@ -64,6 +64,17 @@ def register(subparsers) -> None:
         help="iOS Info.plist, XML or binary (NSPinnedDomains, and TSKConfiguration if present)",
     )
     src.add_argument("--trustkit", metavar="FILE", help="TrustKit configuration (JSON)")
+    src.add_argument(
+        "--apk",
+        metavar="APP.apk",
+        help="Android APK: the network security config its manifest names, and OkHttp "
+        "CertificatePinner pins compiled into its code",
+    )
+    src.add_argument(
+        "--ipa",
+        metavar="APP.ipa",
+        help="iOS IPA: NSPinnedDomains and TSKConfiguration in Payload/NAME.app/Info.plist",
+    )
     a.add_argument(
         "--host",
         metavar="HOST[:PORT]",
@@ -132,7 +143,13 @@ def _audit(args) -> int:
         raise InputError("--chain needs --host: the host name that serves this chain")
     if args.host and not (args.chain or args.live):
         raise InputError("--host needs --chain CHAIN.pem or --live")
-    if args.nsc:
+    package = None
+    if args.apk or args.ipa:
+        from mitm_pincheck.pins.package import load_package
+
+        package = load_package(args.apk or args.ipa, "apk" if args.apk else "ipa")
+        config = package.config
+    elif args.nsc:
         config = audit.load_config(args.nsc, audit.NSC)
     elif args.plist:
         config = audit.load_config(args.plist, audit.PLIST)
@@ -167,14 +184,37 @@ def _audit(args) -> int:
 
     findings = audit.audit(config, chains, warn_days=args.warn_days)
     if args.json:
-        print(json.dumps({"findings": [f.to_dict() for f in findings]}, indent=2))
+        out = {"findings": [f.to_dict() for f in findings]}
+        if package is not None:
+            out["app"] = package.to_dict()
+            out["notes"] = package.notes
+        print(json.dumps(out, indent=2))
+    elif package is not None:
+        _print_package(package)
+        _print_findings(config, findings, header=False)
     else:
         _print_findings(config, findings)
     return 1 if any(f.severity == audit.ERROR for f in findings) else 0
 
 
-def _print_findings(config: audit.PinConfig, findings: list[audit.Finding]) -> None:
-    print(f"{clean(config.file)}: {audit.PLATFORM_NAMES[config.platform]}")
+def _print_package(package) -> None:
+    kind = "Android app" if package.platform == "android" else "iOS app"
+    label = f' "{clean(package.label)}"' if package.label else ""
+    print(f"{clean(package.file)}: {kind} {clean(package.title)}{label}")
+    if package.config_file:
+        print(f"  pinning config: {clean(package.config_file)}")
+    for p in package.code_pins:
+        host = clean(p.host) if p.host else "host not told by the code"
+        print(f"  found in code: {clean(p.pin)} for {host} ({clean(p.where)})")
+    for note in package.notes:
+        print(f"  note: {clean(note)}")
+
+
+def _print_findings(
+    config: audit.PinConfig, findings: list[audit.Finding], header: bool = True
+) -> None:
+    if header:
+        print(f"{clean(config.file)}: {audit.PLATFORM_NAMES[config.platform]}")
     pinned = len(config.pinned_rules)
     if not findings:
         print(f"No findings ({pinned} pinned domain(s) checked).")

@@ -29,6 +29,14 @@ def register(subparsers) -> None:
     p.add_argument(
         "--out", required=True, metavar="DIR", help="output directory for journal and reports"
     )
+    package = p.add_mutually_exclusive_group()
+    package.add_argument(
+        "--apk",
+        metavar="APP.apk",
+        help="record this APK's pin-sets and code pins in the journal and name them in the "
+        "rows (as 'apk:' in the scenario)",
+    )
+    package.add_argument("--ipa", metavar="APP.ipa", help="the same for an iOS IPA ('ipa:')")
     add_proxy_arguments(p)
     add_android_arguments(p)
     p.set_defaults(handler=handle)
@@ -209,6 +217,18 @@ def android_proxy(args, listen_host: str, listen_port: int, status):
             )
 
 
+def app_package_record(args, scenario) -> dict | None:
+    """The `app-package` record of --apk/--ipa, or of the scenario's apk:/ipa:."""
+    candidates = [(getattr(args, k, None), k) for k in ("apk", "ipa")]
+    candidates += [(getattr(scenario, k, None), k) for k in ("apk", "ipa")]
+    path, kind = next(((p, k) for p, k in candidates if p), (None, None))
+    if path is None:
+        return None
+    from mitm_pincheck.pins.package import load_package, run_record
+
+    return run_record(load_package(path, kind))
+
+
 def handle(args: argparse.Namespace) -> int:
     from mitm_pincheck import scenario as scenario_mod
     from mitm_pincheck.proxy.runner import RunConfig
@@ -224,6 +244,7 @@ def handle(args: argparse.Namespace) -> int:
         if listen_port == 0:
             raise InputError("--android needs a fixed --listen port, e.g. --listen 0.0.0.0:8080")
         android.connect(args.serial)  # no adb or no device: say so before anything starts
+    app_package = app_package_record(args, scenario)  # a broken package: exit 2 before starting
     out = prepare_out_dir(args.out)
     config = RunConfig(
         scenario=scenario,
@@ -235,6 +256,7 @@ def handle(args: argparse.Namespace) -> int:
         proxyauth=proxyauth,
         interactive=sys.stdin.isatty() and not scenario.trigger,
         progress=None if args.quiet else live_progress(scenario),
+        app_package=app_package,
     )
     if config.progress is not None:
         config.status = config.progress.note

@@ -54,4 +54,17 @@ def summary(s: scenario.Scenario) -> list[str]:
         lines.append(f"  resolve:  {clean(host)} -> {clean(target)}")
     if s.upstream_trust:
         lines.append(f"  upstream trust: {clean(s.upstream_trust)}")
+    lines.extend(_followups_and_package(s))
+    return lines
+
+
+def _followups_and_package(s: scenario.Scenario) -> list[str]:
+    if s.isolate and s.max_followups:
+        what = f"up to {s.max_followups} per phase for hosts hidden behind a refusal"
+    else:
+        what = "off"
+    lines = [f"  follow-ups: {what}"]
+    for key in ("apk", "ipa"):
+        if path := getattr(s, key, None):
+            lines.append(f"  {key}:      {clean(path)}")
     return lines

@@ -107,6 +107,9 @@ class Phase:
     contexts: dict[str, SSL.Context] = field(default_factory=dict)
     connections: int = 0
     last_connection: float = 0.0  # time.monotonic() of the newest connection
+    # A follow-up phase shows the kind only to these patterns; the other hosts under test are
+    # passed through untouched and unrecorded, as hosts not under test are. None: all of them.
+    only: frozenset[str] | None = None
 
 
 @dataclass
@@ -144,10 +147,13 @@ class PincheckAddon:
 
     # ---- phases (called by runner.py)
 
-    def start_phase(self, index: int, kind: str) -> None:
+    def start_phase(
+        self, index: int, kind: str, only: frozenset[str] | None = None, **fields
+    ) -> None:
+        """Start phase `index`; `only` and `fields` for a follow-up (verdicts/followup.py)."""
         self.close_live("proxy")
-        self.phase = Phase(index, kind)
-        self._emit("phase-start", phase=kind, index=index)
+        self.phase = Phase(index, kind, only=only)
+        self._emit("phase-start", phase=kind, index=index, **fields)
 
     def end_phase(self, reason: str) -> None:
         if self.phase is None:
@@ -193,7 +199,7 @@ class PincheckAddon:
             return
         sni = hello.sni if hello else None
         host = sni or str(context.server.address[0])
-        spec = self.scenario.host_for(host)
+        spec = self._under_test(host)
         if spec is None:
             return  # not under test: tls_clienthello ignores it, as any other host
         tracked = self._track(context.client, host.lower().rstrip("."), spec)
@@ -206,7 +212,7 @@ class PincheckAddon:
         # ourselves; the TLS layer still tries the upstream first, and goes ahead without it.
         if flow.response is not None or self.scenario is None or self.phase is None:
             return  # (e.g. proxyauth already answered 407)
-        if not KINDS[self.phase.kind].intercepts or not self.scenario.host_for(flow.request.host):
+        if not KINDS[self.phase.kind].intercepts or not self._under_test(flow.request.host):
             return  # hosts passed through see the real server's answer, 502 included
         now = time.time()
         flow.response = http.Response(
@@ -240,7 +246,7 @@ class PincheckAddon:
         host = data.client_hello.sni or (
             data.context.server.address[0] if data.context.server.address else None
         )
-        spec = self.scenario.host_for(str(host)) if host else None
+        spec = self._under_test(str(host)) if host else None
         if spec is None:
             data.ignore_connection = True  # not under test: the device keeps working
             return
@@ -368,6 +374,14 @@ class PincheckAddon:
             self._emit("closed", id=tracked.id, by=tracked.closed_by or "client")
 
     # ---- helpers
+
+    def _under_test(self, host: str) -> HostSpec | None:
+        """The scenario entry for `host`, unless this (follow-up) phase passes it through."""
+        spec = self.scenario.host_for(host) if self.scenario is not None else None
+        only = self.phase.only if self.phase is not None else None
+        if spec is not None and only is not None and spec.host not in only:
+            return None
+        return spec
 
     def _track(self, client: connection.Client, host: str, spec: HostSpec, notes=()) -> _Tracked:
         assert self.phase is not None

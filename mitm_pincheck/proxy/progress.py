@@ -28,6 +28,8 @@ class Progress:
         self._events.append(event)
         name = event.get("event")
         if name == "phase-start":
+            if event.get("followup"):
+                self.view.note(followup_note(event))
             self._phase, self._outcome_of, self._counts = Folder(), {}, {}
             self._phase.add(event)
             self.view.phase_started(event["phase"], event["index"], self.timeout)
@@ -60,3 +62,13 @@ class Progress:
     def _outcome_so_far(self, host: str) -> str | None:
         seen = [outcome for outcome, n in self._counts.get(host, Counter()).items() if n > 0]
         return aggregate(seen) if seen else None
+
+
+def followup_note(event: dict) -> str:
+    """The line announcing a follow-up phase (verdicts/followup.py)."""
+    shown = ", ".join(str(p) for p in event.get("shown") or ())
+    passed = ", ".join(str(p) for p in event.get("passed_through") or ())
+    return (
+        f"follow-up {event.get('followup')} of {event.get('phase')}: {shown} not seen while "
+        f"{passed} refused; again with {passed} passed through"
+    )

@@ -31,7 +31,7 @@ from mitm_pincheck.device import ca
 from mitm_pincheck.errors import InputError
 from mitm_pincheck.proxy.addon import PincheckAddon
 from mitm_pincheck.scenario import Scenario
-from mitm_pincheck.verdicts import results
+from mitm_pincheck.verdicts import followup, results
 from mitm_pincheck.verdicts.journal import JOURNAL_NAME, Journal, iter_events
 
 logger = logging.getLogger("mitm_pincheck")
@@ -57,6 +57,9 @@ class RunConfig:
     # Called (awaited) instead of the scenario's trigger, e.g. the demo's built-in clients.
     trigger_fn: Callable[[str, dict[str, str]], object] | None = None
     progress: object | None = None  # progress.Progress: the live view, fed journal events
+    # The app package's pinning configuration (pins/package.py run_record), journaled as
+    # `app-package` before the first phase.
+    app_package: dict | None = None
 
 
 class Phases:
@@ -68,6 +71,9 @@ class Phases:
         self.scenario = config.scenario
         self.proxy_url = proxy_url
         self.ca_path = ca_path
+        self._round_events: list[dict] = []  # this phase round's journal events (follow-ups)
+        if addon.journal is not None:
+            addon.journal.listeners.append(self._collect_round)
 
     def trigger_env(self, kind: str) -> dict[str, str]:
         return {
@@ -78,6 +84,7 @@ class Phases:
         }
 
     async def run_all(self) -> None:
+        self._record_app_package()
         phases = self.scenario.phases
         for index, kind in enumerate(phases):
             if self.config.progress is None:
@@ -88,6 +95,43 @@ class Phases:
                 reason = await self._run_phase(kind)
             finally:
                 self.addon.end_phase(reason)
+            await self._run_followups(index, kind)
+
+    def _record_app_package(self) -> None:
+        if self.config.app_package is not None:
+            self.addon._emit("app-package", **self.config.app_package)
+
+    # ---- follow-up phases (verdicts/followup.py): hosts hidden behind a refusal
+
+    def _collect_round(self, event: dict) -> None:
+        if event.get("event") == "phase-start":
+            self._round_events = []
+        self._round_events.append(event)
+
+    async def _run_followups(self, index: int, kind: str) -> None:
+        """Repeat phase `index` for the hosts it left unseen while another host refused, with
+        the refusing hosts passed through, while that brings hosts in (`isolate`)."""
+        if not self.scenario.isolate:
+            return
+        shown: tuple[str, ...] = tuple(h.host for h in self.scenario.hosts)
+        previous: followup.FollowUp | None = None
+        while True:
+            limit = self.scenario.max_followups
+            nxt = followup.plan(kind, shown, self._round_events, previous, limit)
+            if nxt is None:
+                return
+            if self.config.progress is None:  # the live view says so from the journal event
+                self._status(
+                    f"  follow-up {nxt.round}: {', '.join(nxt.shown)} not seen while "
+                    f"{', '.join(nxt.passed_through)} refused; again with those passed through"
+                )
+            self.addon.start_phase(index, kind, only=frozenset(nxt.shown), **nxt.event_fields())
+            reason = "interrupted"
+            try:
+                reason = await self._run_phase(kind)
+            finally:
+                self.addon.end_phase(reason)
+            previous, shown = nxt, nxt.shown
 
     async def _run_phase(self, kind: str) -> str:
         env = self.trigger_env(kind)

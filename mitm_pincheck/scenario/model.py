@@ -23,6 +23,10 @@ TOP_KEYS = (
     "timeout",
     "resolve",
     "upstream_trust",
+    "isolate",
+    "max_followups",
+    "apk",
+    "ipa",
 )
 HOST_KEYS = ("host", "pinned", "expect")
 
@@ -83,6 +87,12 @@ class Scenario:
     resolve: Mapping[str, tuple[str, int]] = field(default_factory=dict, hash=False)
     upstream_trust: Path | None = None
     app: str | None = None
+    # Follow-up phases (scenario/followups.py): repeat a phase for hosts a refusal hid.
+    isolate: bool = True
+    max_followups: int = 3
+    # The app package whose pinning configuration the run records (scenario/apppackage.py).
+    apk: Path | None = None
+    ipa: Path | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hosts", tuple(self.hosts))
@@ -109,4 +119,6 @@ class Scenario:
             "phases": list(self.phases),
             "settle": self.settle,
             "timeout": self.timeout,
+            "isolate": self.isolate,
+            "max_followups": self.max_followups,
         }

@@ -14,6 +14,8 @@ from pathlib import Path
 from yaml.nodes import MappingNode, Node, ScalarNode
 
 from mitm_pincheck.errors import ScenarioError
+from mitm_pincheck.scenario.apppackage import AppPackageReader
+from mitm_pincheck.scenario.followups import FollowupReader
 from mitm_pincheck.scenario.hosts import HostsReader
 from mitm_pincheck.scenario.model import (
     DEFAULT_SETTLE,
@@ -65,7 +67,7 @@ def parse(text: str, file: str = "<string>", base_dir: Path | None = None) -> Sc
     return _Reader(file, base_dir if base_dir is not None else Path.cwd()).scenario(text)
 
 
-class _Reader(HostsReader, TimingReader, TriggerReader):
+class _Reader(HostsReader, TimingReader, TriggerReader, FollowupReader, AppPackageReader):
     """A whole scenario file: the top-level keys, each read by the `top_<key>` of its reader."""
 
     # -- the scenario --------------------------------------------------------------------------
@@ -119,6 +121,8 @@ class _Reader(HostsReader, TimingReader, TriggerReader):
             resolve=values.get("resolve", {}),
             upstream_trust=values.get("upstream_trust"),
             app=values.get("app"),
+            **self.followup_settings(values),
+            **self.package_settings(values),
         )
 
     def top_name(self, node: Node, key: str) -> str:

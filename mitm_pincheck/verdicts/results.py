@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 
 from mitm_pincheck.errors import InputError
-from mitm_pincheck.verdicts import kinds
+from mitm_pincheck.verdicts import apppins, followup, kinds
 from mitm_pincheck.verdicts.outcome import (
     ACCEPTED,
     NOT_SEEN,
@@ -69,6 +69,8 @@ def build_report(events: Iterable[dict]) -> dict:
         c.kind == _TRUST_PROOF_KIND and c.handshake_ok and not c.resumed for c in conns
     )
     row_hosts = {entry["host"]: _row_hosts(entry["host"], conns) for entry in scenario["hosts"]}
+    followups = followup.rounds_of(control)
+    package = apppins.package_event(control)
 
     results = []
     ran: list[bool] = []  # parallel to results: did the row's phase start at all
@@ -81,7 +83,9 @@ def build_report(events: Iterable[dict]) -> dict:
                 else:
                     row_conns = rows_conns.get(_row_key(entry["host"], host), [])
                     cut_short = index in interrupted_phases
-                    results.append(_row(host, phase, entry, row_conns, ca_trust_proven, cut_short))
+                    row = _row(host, phase, entry, row_conns, ca_trust_proven, cut_short)
+                    row = followup.annotate(row, followups.get(index, []))
+                    results.append(apppins.annotate(row, package))
                 ran.append(index in started)
 
     summary = {

@@ -1,5 +1,8 @@
 """Errors a user can act on. The CLI turns them into one line on stderr and exit code 2."""
 
+# Exit code of a crash (a bug in mitm-pincheck): never 1, which CI reads as "a check failed".
+EXIT_CRASH = 4
+
 
 class InputError(Exception):
     """Bad usage or bad input: a file, an argument, a device that is not there."""

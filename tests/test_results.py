@@ -22,6 +22,7 @@ TOP_KEYS = {
     "exit_code",
     "results",
     "hints",
+    "clients",
 }
 RESULT_KEYS = {
     "host",

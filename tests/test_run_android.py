@@ -166,3 +166,42 @@ def test_run_android_needs_a_fixed_port(tmp_path, backend):
         timeout=60,
     )
     assert p.returncode == 2 and "fixed --listen port" in p.stderr
+
+
+def test_stand_in_adb_run_android_counts_only_the_device_by_default(tmp_path, backend, confdir):
+    # another client on this machine (127.0.0.2; the emulator comes through adb reverse, from
+    # 127.0.0.1) completes a handshake with a host under test and closes: it must not count
+    env = stand_in_adb_env(tmp_path, emulator())
+    stranger = tmp_path / "stranger.py"
+    stranger.write_text(
+        "import os, socket, ssl\n"
+        "host, port = os.environ['PINCHECK_PROXY'].rsplit('/', 1)[1].rsplit(':', 1)\n"
+        "s = socket.create_connection((host, int(port)), source_address=('127.0.0.2', 0))\n"
+        "s.sendall(b'CONNECT open.test:443 HTTP/1.1\\r\\nHost: open.test:443\\r\\n\\r\\n')\n"
+        "s.recv(4096)\n"
+        "ctx = ssl.create_default_context()\n"
+        "ctx.check_hostname = False\n"
+        "ctx.verify_mode = ssl.CERT_NONE\n"
+        "ctx.wrap_socket(s, server_hostname='open.test').close()\n"
+    )
+    scenario = write_scenario(
+        tmp_path,
+        backend,
+        hosts=[{"host": "open.test", "pinned": True}],
+        phases=["self-signed"],
+        trigger=f"{sys.executable} {stranger}",
+        timeout=1,
+    )
+    p = subprocess.run(
+        [sys.executable, "-m", "mitm_pincheck", "run", str(scenario), "--out"]
+        + [str(tmp_path / "out"), "--listen", f"127.0.0.1:{free_port()}"]
+        + ["--confdir", str(confdir), "--android"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert p.returncode == 3, p.stderr  # not a pass: the stranger's close is nobody's verdict
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["results"][0]["outcome"] == "not-seen"
+    assert report["clients"]["ignored"] == [{"address": "127.0.0.2", "hosts": ["open.test"]}]

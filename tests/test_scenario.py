@@ -180,7 +180,7 @@ def test_load_accepts_a_path_object_and_keeps_the_name_as_given(tmp_path):
         ("api.example.com.", "api.example.com"),
         ("*.Example.com", "*.example.com"),
         ("*.cdn.example.com.", "*.cdn.example.com"),
-        ("*.co.uk", "*.co.uk"),
+        ("*.example.co.uk", "*.example.co.uk"),
         ("xn--bcher-kva.example", "xn--bcher-kva.example"),
         ("a-b.c-d.example", "a-b.c-d.example"),
         ("localhost", "localhost"),

@@ -49,7 +49,13 @@ def register(subparsers) -> None:
 def handle(args: argparse.Namespace) -> int:
     from mitm_pincheck import demo
     from mitm_pincheck import scenario as scenario_mod
-    from mitm_pincheck.cli.run import execute, prepare_out_dir, print_table, status_printer
+    from mitm_pincheck.cli.run import (
+        check_confdir,
+        execute,
+        prepare_out_dir,
+        print_table,
+        status_printer,
+    )
     from mitm_pincheck.proxy.runner import RunConfig
     from mitm_pincheck.report import table, terminal, writers
 
@@ -77,7 +83,7 @@ def handle(args: argparse.Namespace) -> int:
                 out_dir=out,
                 listen_host="127.0.0.1",
                 listen_port=0,
-                confdir=Path(args.confdir).expanduser() if args.confdir else tmp_path / "confdir",
+                confdir=check_confdir(args.confdir) if args.confdir else tmp_path / "confdir",
                 status=status_printer(args.quiet),
                 trigger_fn=clients,
             )

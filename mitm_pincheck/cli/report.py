@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
-from pathlib import Path
-
-from mitm_pincheck.errors import InputError
 
 
 def register(subparsers) -> None:
@@ -18,7 +14,10 @@ def register(subparsers) -> None:
             "Rebuild report.json, report.html, junit.xml and report.md from journal.jsonl alone. "
             "With --baseline, report.json gains regressions (pass -> fail), fixes, newly "
             "inconclusive rows and hosts added or gone, and the exit code is 1 when there is any "
-            "regression. A journal cut short by a crash is read up to its last complete line."
+            "regression. A journal cut short by a crash is read up to its last complete line; "
+            "lines or fields that cannot be used are skipped with a warning. Exit codes as for "
+            "run: 0 all pass, 1 any fail (or regression), 3 inconclusive and no fail, 2 bad "
+            "usage or input, 4 mitm-pincheck itself failed (the traceback is in a log file)."
         ),
     )
     p.add_argument(
@@ -34,15 +33,9 @@ def register(subparsers) -> None:
 
 
 def load_baseline(path: str) -> dict:
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as e:
-        raise InputError(f"--baseline {path}: {e.strerror}") from None
-    except json.JSONDecodeError as e:
-        raise InputError(f"--baseline {path}:{e.lineno}: not JSON ({e.msg})") from None
-    if not isinstance(data, dict) or not isinstance(data.get("results"), list):
-        raise InputError(f"--baseline {path}: not a mitm-pincheck report.json (no results list)")
-    return data
+    from mitm_pincheck.report import baseline
+
+    return baseline.load(path)
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -53,7 +46,7 @@ def handle(args: argparse.Namespace) -> int:
 
     journal = find_journal(args.journal)
     base = load_baseline(args.baseline) if args.baseline else None
-    out = prepare_out_dir(args.out) if args.out else journal.parent
+    out = prepare_out_dir(args.out if args.out else str(journal.parent))
     warnings: list[str] = []
     gc.disable()  # ~100,000 live objects that never form cycles: collecting only costs time
     try:

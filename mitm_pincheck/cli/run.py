@@ -20,9 +20,11 @@ def register(subparsers) -> None:
         description=(
             "Start the proxy, run every phase of SCENARIO (each host under test is shown the "
             "phase's certificate kind; other hosts pass through), then write journal.jsonl and "
-            "the reports to --out and print a host x phase table. Ctrl-C ends the run and still "
-            "writes the report of what was seen. Exit codes: 0 all pass, 1 any fail, "
-            "3 inconclusive and no fail, 2 bad usage or input."
+            "the reports to --out and print a host x phase table. Ctrl-C (or SIGTERM, SIGHUP) ends "
+            "the run and still writes the report of what was seen. Nothing in --out is touched "
+            "until the proxy listens. Exit codes: 0 all pass, 1 any fail, "
+            "3 inconclusive and no fail, 2 bad usage or input, 4 mitm-pincheck itself failed "
+            "(the traceback is in --out/crash.log)."
         ),
     )
     p.add_argument("scenario", metavar="SCENARIO", help="scenario file (YAML)")
@@ -69,7 +71,17 @@ def add_proxy_arguments(p: argparse.ArgumentParser) -> None:
         "--proxyauth",
         metavar="USER:PASS",
         help="require these proxy credentials from clients (for shared lab networks); the "
-        "trigger's PINCHECK_PROXY carries them",
+        "trigger's PINCHECK_PROXY carries them (percent-encoded). The password may not "
+        "contain ':'",
+    )
+    p.add_argument(
+        "--client",
+        action="append",
+        metavar="ADDR|CIDR",
+        help="count only connections from this client address or network (repeatable); "
+        "connections from other clients are passed through untouched and listed in the "
+        "report, so another device or app cannot forge a verdict. Default: every client, "
+        "or with --android the device",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines, just the table")
 
@@ -107,12 +119,65 @@ def check_mode(value: str) -> str:
 
 
 def check_proxyauth(value: str | None) -> str | None:
-    if value is not None and (":" not in value or value.startswith(":")):
+    """USER:PASS, as mitmproxy's single-user form takes it (its `@file` and `ldap...` forms
+    would leave the trigger without credentials to use)."""
+    if value is None:
+        return None
+    user, sep, password = value.partition(":")
+    if not sep or not user or not password:
         raise InputError("--proxyauth: expected USER:PASS")
+    if ":" in password:
+        raise InputError(
+            "--proxyauth: the password may not contain ':' (mitmproxy reads USER:PASS with "
+            "exactly one ':'); choose another password"
+        )
+    if user.lower().startswith("ldap") or user.startswith("@"):
+        raise InputError(
+            f"--proxyauth: a user name starting with {user[:5]!r} is read by mitmproxy as an "
+            "LDAP or htpasswd setting, not USER:PASS; choose another user name"
+        )
+    if any(not c.isprintable() for c in value):
+        raise InputError("--proxyauth: control characters are not allowed")
     return value
 
 
+def parse_clients(values: list[str] | None) -> tuple | None:
+    """--client values as networks (an address is a network of one)."""
+    import ipaddress
+
+    if not values:
+        return None
+    networks = []
+    for value in values:
+        try:
+            networks.append(ipaddress.ip_network(value.strip().strip("[]"), strict=False))
+        except ValueError:
+            raise InputError(
+                f"--client {value!r}: expected an IP address or network, e.g. 192.168.1.23 "
+                "or 192.168.1.0/24"
+            ) from None
+    return tuple(networks)
+
+
+def check_confdir(value: str) -> Path:
+    path = Path(value).expanduser()
+    if path.exists() and not path.is_dir():
+        raise InputError(f"--confdir {value}: exists and is not a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as e:
+        raise InputError(f"--confdir {value}: cannot create it ({e.strerror or e})") from None
+    if not os.access(path, os.R_OK | os.W_OK | os.X_OK):
+        raise InputError(f"--confdir {value}: not readable and writable")
+    return path
+
+
 def prepare_out_dir(value: str) -> Path:
+    """The output directory, checked (created if missing, nothing in it touched): the journal
+    and the reports must be able to take their places."""
+    from mitm_pincheck.report.writers import FORMATS
+    from mitm_pincheck.verdicts.journal import JOURNAL_NAME
+
     out = Path(value)
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {value}: exists and is not a directory")
@@ -120,35 +185,48 @@ def prepare_out_dir(value: str) -> Path:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise InputError(f"--out {value}: cannot create it ({e.strerror})") from None
-    if not os.access(out, os.W_OK):
+    if not os.access(out, os.W_OK | os.X_OK):
         raise InputError(f"--out {value}: not writable")
+    for name in (JOURNAL_NAME, *FORMATS):
+        target = out / name
+        if target.is_dir() and not target.is_symlink():
+            raise InputError(
+                f"--out {value}: {name} there is a directory; the reports need that name "
+                "for a file: move it away or choose another --out"
+            )
     return out
 
 
+# Signals that end a run with the report of what was seen: Ctrl-C, `kill`, a closed terminal.
+END_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
 def execute(config, *, quiet: bool = False) -> dict:
-    """Run the scenario in a fresh event loop; Ctrl-C or SIGTERM end it and keep what was seen."""
+    """Run the scenario in a fresh event loop; Ctrl-C, SIGTERM or SIGHUP end it and keep what
+    was seen."""
     from mitm_pincheck.proxy import runner
 
     async def main() -> dict:
         task = asyncio.current_task()
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
+        for sig in END_SIGNALS:
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(sig, _interrupt, task, config)
         try:
             return await runner.run(config)
         finally:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                with contextlib.suppress(NotImplementedError, RuntimeError):
+            for sig in END_SIGNALS:
+                with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                     loop.remove_signal_handler(sig)
 
     return asyncio.run(main())
 
 
 def _interrupt(task: asyncio.Task, config) -> None:
+    task.cancel()  # first: nothing below may keep the signal from ending the run
     if config.status is not None:
-        config.status("interrupted: ending the phase and writing the report of what was seen")
-    task.cancel()
+        with contextlib.suppress(Exception):
+            config.status("interrupted: ending the phase and writing the report of what was seen")
 
 
 def live_progress(scenario):
@@ -179,9 +257,9 @@ def print_table(report: dict) -> None:
 
 def say(line: str) -> None:
     """One line of ours on stderr; whatever it quotes (paths, device names) is cleaned."""
-    from mitm_pincheck.report import terminal
+    from mitm_pincheck.cli import streams
 
-    print(terminal.clean(line), file=sys.stderr, flush=True)
+    streams.say(line)
 
 
 def status_printer(quiet: bool):
@@ -217,6 +295,20 @@ def android_proxy(args, listen_host: str, listen_port: int, status):
             )
 
 
+def salvage_reports(config) -> None:
+    """A crash during the run: the journal is complete up to it, so write the reports from it
+    before the crash is reported (best effort: a second failure leaves the first one's log)."""
+    from mitm_pincheck.report import writers
+    from mitm_pincheck.verdicts import results
+    from mitm_pincheck.verdicts.journal import iter_events
+
+    if config.journal_path is None:
+        return
+    with contextlib.suppress(Exception):
+        report = results.build_report(iter_events(config.journal_path, []))
+        writers.write_all(report, config.out_dir)
+
+
 def app_package_record(args, scenario) -> dict | None:
     """The `app-package` record of --apk/--ipa, or of the scenario's apk:/ipa:."""
     candidates = [(getattr(args, k, None), k) for k in ("apk", "ipa")]
@@ -238,12 +330,22 @@ def handle(args: argparse.Namespace) -> int:
     listen_host, listen_port = parse_listen(args.listen)
     mode = check_mode(args.mode)
     proxyauth = check_proxyauth(args.proxyauth)
+    clients = parse_clients(args.client)
+    confdir = check_confdir(args.confdir)
     if args.android:
         from mitm_pincheck.device import android
 
         if listen_port == 0:
             raise InputError("--android needs a fixed --listen port, e.g. --listen 0.0.0.0:8080")
-        android.connect(args.serial)  # no adb or no device: say so before anything starts
+        device = android.connect(args.serial)  # no adb or no device: say so before anything
+        if clients is None:
+            clients = parse_clients(android.client_addresses(device))
+            if clients is None:
+                print(
+                    f"mitm-pincheck: warning: cannot tell {device.serial}'s address, so every "
+                    "client's connections count; pass --client with the device's address",
+                    file=sys.stderr,
+                )
     app_package = app_package_record(args, scenario)  # a broken package: exit 2 before starting
     out = prepare_out_dir(args.out)
     config = RunConfig(
@@ -251,9 +353,10 @@ def handle(args: argparse.Namespace) -> int:
         out_dir=out,
         listen_host=listen_host,
         listen_port=listen_port,
-        confdir=Path(args.confdir).expanduser(),
+        confdir=confdir,
         mode=mode,
         proxyauth=proxyauth,
+        clients=clients,
         interactive=sys.stdin.isatty() and not scenario.trigger,
         progress=None if args.quiet else live_progress(scenario),
         app_package=app_package,
@@ -263,6 +366,11 @@ def handle(args: argparse.Namespace) -> int:
     with android_proxy(args, listen_host, listen_port, config.status):
         try:
             report = execute(config)
+        except InputError:
+            raise
+        except Exception:
+            salvage_reports(config)
+            raise
         finally:
             if config.progress is not None:
                 config.progress.close()

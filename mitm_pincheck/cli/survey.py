@@ -109,10 +109,12 @@ def _upstream_trust(value: str | None) -> Path | None:
 def handle(args: argparse.Namespace) -> int:
     from mitm_pincheck.cli.run import (
         android_proxy,
+        check_confdir,
         check_mode,
         check_proxyauth,
         execute,
         live_progress,
+        parse_clients,
         parse_listen,
         prepare_out_dir,
     )
@@ -144,6 +146,8 @@ def handle(args: argparse.Namespace) -> int:
     listen_host, listen_port = parse_listen(args.listen)
     mode = check_mode(args.mode)
     proxyauth = check_proxyauth(args.proxyauth)
+    clients = parse_clients(args.client)
+    confdir = check_confdir(args.confdir)
     if args.android:
         from mitm_pincheck.device import android
 
@@ -159,9 +163,10 @@ def handle(args: argparse.Namespace) -> int:
         out_dir=out,
         listen_host=listen_host,
         listen_port=listen_port,
-        confdir=Path(args.confdir).expanduser(),
+        confdir=confdir,
         mode=mode,
         proxyauth=proxyauth,
+        clients=clients,
         interactive=sys.stdin.isatty() and not args.trigger,
         progress=progress,
     )

@@ -10,6 +10,7 @@ Nothing here prints: results come back as data, the CLI words them.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import re
@@ -187,6 +188,26 @@ def lan_address() -> str:
             "the address the device can reach"
         )
     return address
+
+
+def client_addresses(dev: Device) -> list[str]:
+    """Where the device's connections to the proxy come from, for --client's default.
+
+    An emulator reaches the proxy through `adb reverse`, so from this machine's loopback; a
+    real device from its own Wi-Fi address. Empty when it cannot be told."""
+    if dev.emulator:
+        return ["127.0.0.1", "::1"]
+    found = []
+    text = dev.shell("ip -o addr show", check=False) or ""
+    for line in text.splitlines():
+        parts = line.split()
+        for i, word in enumerate(parts[:-1]):
+            if word in ("inet", "inet6"):
+                with contextlib.suppress(ValueError):
+                    address = ipaddress.ip_interface(parts[i + 1]).ip
+                    if not (address.is_loopback or address.is_link_local):
+                        found.append(str(address))
+    return found
 
 
 def proxy_on(serial: str | None, port: int, host_ip: str | None = None) -> Device:

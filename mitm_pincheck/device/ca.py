@@ -247,11 +247,25 @@ def export(info: CaInfo, out_dir: str | os.PathLike) -> Exported:
             android_system=out / info.android_system_name,
             mobileconfig=out / f"{EXPORT_STEM}.mobileconfig",
         )
-        result.pem.write_bytes(info.pem)
-        result.der.write_bytes(info.der)
+        _replace(result.pem, info.pem)
+        _replace(result.der, info.der)
         # Android's own store files are PEM (with a text dump in front, which is optional).
-        result.android_system.write_bytes(info.pem)
-        result.mobileconfig.write_bytes(mobileconfig(info.cert))
+        _replace(result.android_system, info.pem)
+        _replace(result.mobileconfig, mobileconfig(info.cert))
     except OSError as e:
         raise InputError(f"cannot write to {out}: {e.strerror or e}") from None
     return result
+
+
+def _replace(path: Path, data: bytes) -> None:
+    """Write `data` as a new file renamed over `path`: a symlink planted at `path` is replaced,
+    never followed (it could point at a file of the user's, or into the confdir)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

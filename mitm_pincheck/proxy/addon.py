@@ -10,6 +10,7 @@ passed through untouched. Which phase is live is decided by `runner.py`.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import time
 from dataclasses import dataclass, field
@@ -27,9 +28,9 @@ from OpenSSL import SSL
 from mitm_pincheck.proxy import forge as forging
 from mitm_pincheck.proxy import internals, records
 from mitm_pincheck.scenario import HostSpec, Scenario
+from mitm_pincheck.verdicts import evidence
 from mitm_pincheck.verdicts.journal import Journal
 from mitm_pincheck.verdicts.kinds import KINDS
-from mitm_pincheck.verdicts.outcome import path_without_query
 
 logger = logging.getLogger("mitm_pincheck")
 
@@ -129,9 +130,17 @@ class _Tracked:
 
 
 class PincheckAddon:
-    def __init__(self, scenario: Scenario | None = None, journal: Journal | None = None):
+    def __init__(
+        self,
+        scenario: Scenario | None = None,
+        journal: Journal | None = None,
+        clients: tuple | None = None,
+    ):
         self.scenario = scenario
         self.journal = journal
+        # --client: the networks whose connections count; None: every client's
+        self.clients = clients
+        self._ignored_clients: set[tuple[str, str]] = set()  # (address, host) already journaled
         self.phase: Phase | None = None
         self.forge: forging.Forge | None = None
         self.activity = asyncio.Event()  # set on every new connection to a host under test
@@ -142,7 +151,12 @@ class PincheckAddon:
 
     def running(self):
         if self.forge is None:
-            self.forge = make_forge(Path(ctx.options.confdir).expanduser())
+            try:
+                self.forge = make_forge(Path(ctx.options.confdir).expanduser())
+            except Exception as e:  # e.g. a corrupt CA in script mode: say so and stop
+                logger.error(f"mitm-pincheck: cannot load the proxy CA: {e}")
+                ctx.master.shutdown()
+                return
         self.started.set()
 
     # ---- phases (called by runner.py)
@@ -202,6 +216,8 @@ class PincheckAddon:
         spec = self._under_test(host)
         if spec is None:
             return  # not under test: tls_clienthello ignores it, as any other host
+        if not self._counts(context.client, host):
+            return  # tls_clienthello passes it through
         tracked = self._track(context.client, host.lower().rstrip("."), spec)
         tracked.observer = records.TlsObserver()
         nextlayer.layer = _PassthroughLayer(context, tracked)
@@ -214,6 +230,8 @@ class PincheckAddon:
             return  # (e.g. proxyauth already answered 407)
         if not KINDS[self.phase.kind].intercepts or not self._under_test(flow.request.host):
             return  # hosts passed through see the real server's answer, 502 included
+        if not self._client_allowed(flow.client_conn):
+            return
         now = time.time()
         flow.response = http.Response(
             flow.request.data.http_version,
@@ -225,6 +243,28 @@ class PincheckAddon:
             now,
             now,
         )  # what mitmproxy itself sends: no headers (Android's -http-proxy needs that)
+
+    def http_connect_error(self, flow: http.HTTPFlow):
+        # The app asked for a host under test and the proxy refused (in passthrough the real
+        # server must answer; 502 when it is down, 407 without credentials): not "not seen".
+        if self.scenario is None or self.phase is None or flow.response is None:
+            return
+        host = str(flow.request.host).lower().rstrip(".")
+        spec = self._under_test(host)
+        if spec is None or not self._client_allowed(flow.client_conn):
+            return
+        self.phase.connections += 1  # the app did talk: the phase may settle
+        self.phase.last_connection = time.monotonic()
+        self.activity.set()
+        self._emit(
+            "connect-refused",
+            phase=self.phase.kind,
+            index=self.phase.index,
+            host=evidence.cap_text(host),
+            pattern=spec.host,
+            status=flow.response.status_code,
+            client=client_address(flow.client_conn),
+        )
 
     def tls_start_server(self, data: tls.TlsData):
         # A server that accepts and never answers would hold the client's handshake for
@@ -249,6 +289,9 @@ class PincheckAddon:
         spec = self._under_test(str(host)) if host else None
         if spec is None:
             data.ignore_connection = True  # not under test: the device keeps working
+            return
+        if not self._counts(data.context.client, str(host)):
+            data.ignore_connection = True  # another client than --client: passed through
             return
         host = str(host).lower().rstrip(".")
         if not KINDS[self.phase.kind].intercepts:
@@ -313,6 +356,10 @@ class PincheckAddon:
             # e.g. it gave up while we waited for the upstream): it never saw our certificate,
             # so this is no rejection. Without a handshake event it stays "stalled".
             return
+        if tracked.closed_by in ("proxy", "server"):
+            # We (at a phase change) or the upstream ended a handshake the client had left
+            # hanging: not the client's refusal. Without a handshake event it stays "stalled".
+            return
         self._emit(
             "handshake-failed",
             id=tracked.id,
@@ -324,16 +371,17 @@ class PincheckAddon:
         tracked = self._tracked.get(flow.client_conn.id)
         if tracked is None:
             return
-        names = sorted({name.lower() for name in flow.request.headers.keys()})
+        names = sorted({header_name(name) for name in flow.request.headers.keys()})
+        path, had_query = evidence.split_path(flow.request.path)
         self._emit(
             "request",
             id=tracked.id,
-            method=flow.request.method,
-            host=flow.request.pretty_host,
-            path=path_without_query(flow.request.path),
-            header_names=names,
-            credentials=credential_headers(names),
-            has_query="?" in flow.request.path,
+            method=evidence.cap_text(flow.request.method, 32),
+            host=tracked.host,  # the connection's host: a Host header's value may hold secrets
+            path=path,
+            header_names=evidence.cap_items(names),
+            credentials=evidence.cap_items(credential_headers(names)),
+            has_query=had_query,
         )
 
     def tcp_message(self, flow: tcp.TCPFlow):
@@ -394,12 +442,33 @@ class PincheckAddon:
             id=client.id,
             phase=self.phase.kind,
             kind=self.phase.kind,
-            host=host,
+            host=evidence.cap_text(host),
             pattern=spec.host,
             notes=list(notes),
+            client=client_address(client),
         )
         self.activity.set()
         return tracked
+
+    def _client_allowed(self, client: connection.Client) -> bool:
+        if self.clients is None:
+            return True
+        try:
+            address = ipaddress.ip_address(client_address(client) or "")
+        except ValueError:
+            return False
+        return any(address.version == net.version and address in net for net in self.clients)
+
+    def _counts(self, client: connection.Client, host: str) -> bool:
+        """Whether this client's connection to a host under test counts; a client outside
+        --client is journaled once per host (`ignored-client`) and passed through."""
+        if self._client_allowed(client):
+            return True
+        key = (client_address(client) or "?", evidence.cap_text(host.lower().rstrip(".")))
+        if key not in self._ignored_clients:
+            self._ignored_clients.add(key)
+            self._emit("ignored-client", client=key[0], host=key[1])
+        return False
 
     def _observed(self, tracked: _Tracked, found: list[records.Event]) -> None:
         """Journal events for what records.py read off a passthrough connection."""
@@ -502,6 +571,26 @@ class _PassthroughLayer(layers.TCPLayer):
             client = event.connection is self.context.client
             self.tracked.closed_by = "client" if client else "server"
         yield from super().handle_event(event)
+
+
+def client_address(client: connection.Client) -> str | None:
+    """The client's IP address (no port), IPv4-mapped IPv6 written as IPv4."""
+    peer = getattr(client, "peername", None)
+    if not peer:
+        return None
+    try:
+        address = ipaddress.ip_address(str(peer[0]).split("%", 1)[0])
+    except ValueError:
+        return evidence.cap_text(peer[0], 64)
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    return str(address)
+
+
+def header_name(name: str) -> str:
+    """A header name as recorded: lower case, cleaned and capped, spaces before the colon
+    gone (`Authorization : x` is still an Authorization header to many servers)."""
+    return evidence.cap_text(name.strip().lower(), 128)
 
 
 def _record_alert(code: int | None, encrypted: bool) -> str | None:

@@ -23,10 +23,13 @@ class Progress:
         self._phase = Folder()
         self._outcome_of: dict[str, str | None] = {}  # connection id -> its counted outcome
         self._counts: dict[str, Counter[str]] = {}  # host -> outcome -> connections
+        self._clients: set[str] = set()  # client addresses of connections to hosts under test
 
     def on_event(self, event: dict) -> None:
         self._events.append(event)
         name = event.get("event")
+        if name == "conn":
+            self._new_client(event.get("client"))
         if name == "phase-start":
             if event.get("followup"):
                 self.view.note(followup_note(event))
@@ -49,6 +52,16 @@ class Progress:
             report = results.build_report(self._events)
             rows = [r for r in report["results"] if r["phase"] == event["phase"]]
             self.view.phase_ended(event["phase"], rows)
+
+    def _new_client(self, address: object) -> None:
+        if not isinstance(address, str) or address in self._clients:
+            return
+        self._clients.add(address)
+        if len(self._clients) == 2:
+            self.note(
+                f"warning: connections to hosts under test come from more than one client "
+                f"({', '.join(sorted(self._clients))}); use --client to count only the device"
+            )
 
     def note(self, text: str) -> None:
         self.view.note(text.strip())

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -29,6 +30,8 @@ from mitmproxy.tools.dump import DumpMaster
 from mitm_pincheck import __version__
 from mitm_pincheck.device import ca
 from mitm_pincheck.errors import InputError
+from mitm_pincheck.proxy import forge as forging
+from mitm_pincheck.proxy import guard
 from mitm_pincheck.proxy.addon import PincheckAddon
 from mitm_pincheck.scenario import Scenario
 from mitm_pincheck.verdicts import followup, results
@@ -57,6 +60,9 @@ class RunConfig:
     # Called (awaited) instead of the scenario's trigger, e.g. the demo's built-in clients.
     trigger_fn: Callable[[str, dict[str, str]], object] | None = None
     progress: object | None = None  # progress.Progress: the live view, fed journal events
+    # Only connections from these client networks count (--client); None: every client.
+    clients: tuple | None = None
+    journal_path: Path | None = None  # set once this run's journal exists (the proxy listens)
     # The app package's pinning configuration (pins/package.py run_record), journaled as
     # `app-package` before the first phase.
     app_package: dict | None = None
@@ -206,7 +212,11 @@ class Phases:
 
     async def _run_trigger(self, kind: str, env: dict[str, str]) -> None:
         self.addon._emit("trigger-start", phase=kind)
-        proc = await asyncio.create_subprocess_shell(
+        proc = await asyncio.create_subprocess_exec(
+            # guard.py runs the command and ends it if this process dies, even by kill -9
+            sys.executable,
+            guard.__file__,
+            str(os.getpid()),
             self.scenario.trigger,
             env=env,
             stdin=asyncio.subprocess.DEVNULL,
@@ -293,7 +303,10 @@ def _loopback_url(host: str, port: int, scheme: str = "http", auth: str | None =
         host = "127.0.0.1"
     if ":" in host:
         host = f"[{host}]"
-    userinfo = f"{auth}@" if auth else ""
+    userinfo = ""
+    if auth:  # percent-encoded: a password may hold @ / % : or spaces
+        user, _, password = auth.partition(":")
+        userinfo = f"{quote(user, safe='')}:{quote(password, safe='')}@"
     return f"{scheme}://{userinfo}{host}:{port}"
 
 
@@ -326,14 +339,13 @@ def describe_servers(master) -> list[str]:
 
 
 async def run(config: RunConfig) -> dict:
-    """Run the scenario and return the report dict; the journal and reports are in out_dir."""
+    """Run the scenario and return the report dict; the journal and reports are in out_dir.
+
+    Nothing in out_dir is touched until the proxy listens: a run that cannot start (port in
+    use, bad CA, bad option) leaves the last run's journal and reports as they were."""
     scenario = config.scenario
     out_dir = config.out_dir
-    journal = fresh_journal(out_dir)
-    journal_path = journal.path
-    if config.progress is not None:
-        journal.listeners.append(config.progress.on_event)
-    config.confdir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    forge = load_forge(config.confdir, config.status)
 
     opts = mitm_options.Options(
         listen_host=config.listen_host,
@@ -345,10 +357,12 @@ async def run(config: RunConfig) -> dict:
     for name in ("errorcheck", "readfilestdin"):  # they would sys.exit() or read our stdin
         if addon_obj := master.addons.get(name):
             master.addons.remove(addon_obj)
-    addon = PincheckAddon(scenario, journal)
+    addon = PincheckAddon(scenario, None, clients=config.clients)
+    addon.forge = forge
     master.addons.add(addon)
     _move_before(master, addon, "nextlayer")  # our next_layer and TLS hooks run first
 
+    journal: Journal | None = None
     with tempfile.TemporaryDirectory(prefix="pincheck-") as tmp:
         deferred: dict = {"connection_strategy": "eager"}
         if config.proxyauth:
@@ -357,11 +371,19 @@ async def run(config: RunConfig) -> dict:
             deferred["ssl_verify_upstream_trusted_ca"] = str(
                 upstream_bundle(scenario.upstream_trust, Path(tmp))
             )
-        opts.update_defer(**deferred)
+        try:
+            opts.update_defer(**deferred)
+        except Exception as e:  # mitmproxy's OptionsError: its message names the option
+            raise InputError(f"mitmproxy refused an option: {e}") from None
         master_task = asyncio.ensure_future(master.run())
         interrupted = started = False
         try:
             url = await _wait_listening(master, master_task, addon, config)
+            journal = fresh_journal(out_dir)
+            config.journal_path = journal.path
+            if config.progress is not None:
+                journal.listeners.append(config.progress.on_event)
+            addon.journal = journal
             for line in describe_servers(master):
                 if config.status is not None:
                     config.status(line)
@@ -372,18 +394,41 @@ async def run(config: RunConfig) -> dict:
         except (asyncio.CancelledError, KeyboardInterrupt):
             interrupted = True
         finally:
-            if started:
+            if started and journal is not None:
                 journal.emit("run-end", interrupted=interrupted)
             master.shutdown()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(master_task, 10)
-            journal.close()
+            if journal is not None:
+                journal.close()
 
+    if journal is None:  # interrupted before the proxy listened: nothing was run or touched
+        raise InputError("interrupted before the proxy started; nothing was run")
     warnings: list[str] = []
-    report = results.build_report(iter_events(journal_path, warnings))  # streamed
+    report = results.build_report(iter_events(journal.path, warnings))  # streamed
     for warning in warnings:
         logger.warning(warning)
     return report
+
+
+def load_forge(confdir: Path, status: Callable[[str], None] | None) -> forging.Forge:
+    """The proxy CA (and the untrusted one), loaded before anything starts: a corrupt or
+    unreadable CA is a clear error here, not a proxy that never comes up."""
+    try:
+        info = ca.load_ca(confdir)
+        forge = forging.Forge(
+            forging.Authority(info.cert, info.key), forging.load_or_create_untrusted_ca(confdir)
+        )
+    except InputError:
+        raise
+    except (OSError, ValueError, TypeError) as e:
+        raise InputError(f"--confdir {confdir}: cannot load the CAs: {e}") from None
+    for warning in info.warnings:  # a CA key others can read: `ca` says the same
+        if status is not None:
+            status(f"warning: {warning}")
+        else:
+            logger.warning(warning)
+    return forge
 
 
 def _listen_address(master) -> str:
@@ -405,18 +450,41 @@ def _move_before(master, addon, name: str) -> None:
 
 
 async def _wait_listening(master, master_task: asyncio.Future, addon, config: RunConfig) -> str:
-    """The proxy's loopback URL once it listens; mitmproxy calls `running` after binding."""
-    started = asyncio.ensure_future(addon.started.wait())
-    await asyncio.wait([started, master_task], return_when="FIRST_COMPLETED")
-    started.cancel()
+    """The proxy's loopback URL once it listens; mitmproxy calls `running` after binding.
+
+    mitmproxy logs why a server did not start (and carries on): that line is the message."""
+    errors = _ErrorLines()
+    logging.getLogger().addHandler(errors)
+    try:
+        started = asyncio.ensure_future(addon.started.wait())
+        await asyncio.wait([started, master_task], return_when="FIRST_COMPLETED")
+        started.cancel()
+    finally:
+        logging.getLogger().removeHandler(errors)
     addrs = master.addons.get("proxyserver").listen_addrs()
     if not addon.started.is_set() or not addrs:
-        raise InputError(
-            f"could not start the proxy on {config.listen_host}:{config.listen_port} "
-            "(address in use, or not an address of this machine?)"
-        )
+        why = errors.lines[0] if errors.lines else None
+        if mode_specs.ProxyMode.parse(config.mode).type_name in _PROXY_SCHEMES:
+            where = f"on {config.listen_host}:{config.listen_port}"
+            why = why or "address in use, or not an address of this machine?"
+        else:
+            where = f"in {config.mode} mode"
+            why = why or "see mitmproxy's documentation of this mode for what it needs"
+        raise InputError(f"could not start the proxy {where} ({why})")
     host = config.listen_host if config.listen_host not in ("", "0.0.0.0", "::") else None
     return proxy_url(addrs, config.mode, host, config.proxyauth)
+
+
+class _ErrorLines(logging.Handler):
+    """Collects the error lines mitmproxy logs while it starts its servers."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        with contextlib.suppress(Exception):
+            self.lines.append(" ".join(record.getMessage().split())[:300])
 
 
 async def drive_standalone(addon: PincheckAddon) -> None:

@@ -7,9 +7,14 @@ report at top level, and every writer shows it before anything else.
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Mapping
 
 from mitm_pincheck.errors import InputError
+from mitm_pincheck.verdicts import evidence
+
+# A report.json of a few thousand rows is a few megabytes; far more is not one.
+MAX_BYTES = 256 * 1024 * 1024
 
 # (key in the report, heading every format uses), in the order formats show them.
 CHANGE_KEYS: tuple[tuple[str, str], ...] = (
@@ -21,6 +26,36 @@ CHANGE_KEYS: tuple[tuple[str, str], ...] = (
 )
 _ROW_CHANGES = ("regressions", "newly_inconclusive", "fixes")
 _HOST_CHANGES = ("hosts_added", "hosts_gone")
+
+
+def load(path: str) -> dict:
+    """An earlier report.json, checked enough that comparing with it cannot fail."""
+    where = f"--baseline {path}"
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_BYTES + 1)
+    except OSError as e:
+        raise InputError(f"{where}: {e.strerror or e}") from None
+    if len(data) > MAX_BYTES:
+        raise InputError(f"{where}: larger than {MAX_BYTES >> 20} MB; not a report.json")
+    if data[:2] == b"\x1f\x8b":
+        raise InputError(f"{where}: gzip-compressed; decompress it first (gunzip)")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InputError(f"{where}: not UTF-8 text; not a report.json") from None
+    try:
+        report = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise InputError(f"{where}:{e.lineno}: not JSON ({e.msg})") from None
+    except (RecursionError, ValueError):
+        raise InputError(
+            f"{where}: nested too deeply or too large a number to be a report"
+        ) from None
+    if not isinstance(report, dict) or not isinstance(report.get("results"), list):
+        raise InputError(f"{where}: not a mitm-pincheck report.json (no results list)")
+    _verdicts(report, where)  # every row has a host, a phase and a verdict
+    return report
 
 
 def compare(report: Mapping, baseline: Mapping) -> dict:
@@ -55,10 +90,10 @@ def apply_baseline(report: Mapping, baseline: Mapping) -> dict:
     and `baseline` naming the run it was compared with."""
     changes = compare(report, baseline)
     about = {
-        "started": baseline.get("started"),
-        "scenario": (baseline.get("scenario") or {}).get("name"),
-        "tool_version": (baseline.get("tool") or {}).get("version"),
-        "summary": copy.deepcopy(baseline.get("summary")),
+        "started": _text(baseline.get("started")),
+        "scenario": _text(_object(baseline.get("scenario")).get("name")),
+        "tool_version": _text(_object(baseline.get("tool")).get("version")),
+        "summary": _summary(baseline.get("summary")),
     }
     added = {"baseline": about, **changes}
     out: dict = {}
@@ -99,10 +134,32 @@ def _verdicts(report: Mapping, what: str) -> dict[tuple[str, str], str]:
         raise InputError(f"{what}: not a mitm-pincheck report.json (no `results` list)")
     verdicts: dict[tuple[str, str], str] = {}
     for i, row in enumerate(results):
-        if not isinstance(row, Mapping) or not all(k in row for k in ("host", "phase", "verdict")):
-            raise InputError(f"{what}: results[{i}] lacks host, phase or verdict")
-        verdicts[(str(row["host"]), str(row["phase"]))] = str(row["verdict"])
+        if not isinstance(row, Mapping) or not all(
+            isinstance(row.get(k), str) for k in ("host", "phase", "verdict")
+        ):
+            raise InputError(f"{what}: results[{i}] lacks host, phase or verdict (as text)")
+        key = (evidence.cap_text(row["host"]), evidence.cap_text(row["phase"], 64))
+        verdicts[key] = evidence.cap_text(row["verdict"], 64)
     return verdicts
+
+
+def _object(value) -> Mapping:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _text(value) -> str | None:
+    return evidence.cap_text(value, 128) if isinstance(value, str) else None
+
+
+def _summary(value) -> dict | None:
+    """The baseline's counts, only the whole numbers among them."""
+    if not isinstance(value, Mapping):
+        return None
+    return {
+        evidence.cap_text(k, 32): v
+        for k, v in list(value.items())[:16]
+        if isinstance(v, int) and not isinstance(v, bool) and abs(v) < 2**53
+    }
 
 
 def _hosts(verdicts: Mapping[tuple[str, str], str]) -> list[str]:

@@ -7,6 +7,7 @@ scenario is escaped: a host name is not allowed to become a link, an image or a 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 from mitm_pincheck.report import baseline, standards
@@ -137,9 +138,22 @@ def _row(cells: list) -> str:
 def _text(value) -> str:
     """One line of plain text, safe anywhere in Markdown including a table cell."""
     text = " ".join(str(value).split())
-    return "".join(
+    text = "".join(
         "\\" + ch if ch in _MARKUP else ch if ch.isprintable() else "\ufffd" for ch in text
     )
+    return _no_autolinks(text)
+
+
+# GitHub turns bare URLs (`https://...`), `www.` names and e-mail addresses into live links
+# (GFM "autolinks (extension)"). A request path is the app's, or an attacker's, choice. A
+# backslash before the `:` of `scheme://` and after `www` breaks those patterns and renders as
+# nothing; e-mail addresses are found after escapes are undone, so an empty HTML comment (also
+# invisible) goes after each `@`. Checked with cmark-gfm, GitHub's renderer, in the tests.
+_AUTOLINK = re.compile(r"(?<=[A-Za-z0-9])(:)(?=//)|(@)|(?<=\b[wW]{3})(\.)")
+
+
+def _no_autolinks(text: str) -> str:
+    return _AUTOLINK.sub(lambda m: "@<!-- -->" if m.group() == "@" else "\\" + m.group(), text)
 
 
 def _duration(seconds) -> str:

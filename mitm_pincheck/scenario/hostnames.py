@@ -7,6 +7,7 @@ the user what to write instead ("write the host name only, without https://").
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 
@@ -98,7 +99,26 @@ def check_host(text: str, wildcard_ok: bool = True) -> str:
             f"{text!r} would match every host under a top-level domain; name the "
             "app's own domain, e.g. '*.example.com'"
         )
+    if is_public_suffix(checked):
+        raise HostNameError(
+            f"{text!r} would match every site registered under {checked!r}, a public suffix "
+            "(anyone can register a name there); name the app's own domain, e.g. "
+            f"'*.example.{checked}'"
+        )
     return "*." + checked
+
+
+@functools.cache
+def _public_suffixes():
+    # publicsuffix2 ships the Public Suffix List in the package: nothing is downloaded.
+    from publicsuffix2 import PublicSuffixList
+
+    return PublicSuffixList()
+
+
+def is_public_suffix(domain: str) -> bool:
+    """`co.uk`, `github.io`: names under which anyone can register their own."""
+    return _public_suffixes().get_tld(domain, wildcard=True) == domain
 
 
 def _ipv6(text: str) -> str:

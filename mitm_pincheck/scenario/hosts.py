@@ -41,11 +41,14 @@ class HostsReader(NodeReader):
         for i, item in enumerate(node.value):
             spec = self.host_entry(item, join_key(key, i))
             if spec.host in lines:
+                if lines[spec.host] == spec.line:  # the same entry again, through a YAML alias
+                    why = f"the entry of line {spec.line} is used again through a YAML alias (*)"
+                else:
+                    why = f"lines {lines[spec.host]} and {spec.line}"
                 raise self.error(
                     spec.line,
                     join_key(join_key(key, i), "host"),
-                    f"{spec.host!r} is listed twice (lines {lines[spec.host]} and {spec.line}); "
-                    "keep one entry",
+                    f"{spec.host!r} is listed twice ({why}); keep one entry",
                 )
             lines[spec.host] = spec.line
             hosts.append(spec)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 from pathlib import Path
 
 import yaml
@@ -19,6 +20,21 @@ TAG_INT = "tag:yaml.org,2002:int"
 TAG_FLOAT = "tag:yaml.org,2002:float"
 TAG_BOOL = "tag:yaml.org,2002:bool"
 TAG_NULL = "tag:yaml.org,2002:null"
+
+
+# Longest settle or timeout: a day. More is a typo, and would overflow the event loop's timers.
+MAX_SECONDS = 86400.0
+_EXPONENT = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)[eE][-+]?[0-9]+\Z")
+
+
+def _plain_exponent(node: Node) -> bool:
+    """An unquoted `1e3` or `2.5E-1`, which YAML 1.1 reads as text (it wants `1.0e+3`)."""
+    return (
+        isinstance(node, ScalarNode)
+        and node.tag == TAG_STR
+        and node.style is None
+        and bool(_EXPONENT.match(node.value))
+    )
 
 
 def line_of(node: Node) -> int:
@@ -70,6 +86,15 @@ class NodeReader:
     def compose(self, text: str) -> Node | None:
         try:
             root = yaml.compose(text, Loader=yaml.SafeLoader)
+            if root is not None:
+                self.check_tags(root, "", set())
+        except RecursionError:
+            raise self.error(
+                None,
+                "yaml",
+                "nested too deeply to be a scenario (lists or mappings inside "
+                "each other hundreds of levels deep); check the brackets",
+            ) from None
         except yaml.MarkedYAMLError as e:
             raise self.yaml_error(e) from None
         except yaml.reader.ReaderError as e:
@@ -79,8 +104,6 @@ class NodeReader:
             ) from None
         except yaml.YAMLError as e:  # no position known
             raise self.error(None, "yaml", str(e)) from None
-        if root is not None:
-            self.check_tags(root, "", set())
         return root
 
     def yaml_error(self, e: yaml.MarkedYAMLError) -> ScenarioError:
@@ -190,7 +213,11 @@ class NodeReader:
         return value
 
     def number(self, node: Node, key: str) -> float:
-        if not (isinstance(node, ScalarNode) and node.tag in (TAG_INT, TAG_FLOAT)):
+        if _plain_exponent(node):  # `1e3`: YAML 1.1 calls it text, every person a number
+            value = float(node.value)
+        elif isinstance(node, ScalarNode) and node.tag in (TAG_INT, TAG_FLOAT):
+            value = float(self.scalar(node, key))
+        else:
             found = describe(node)
             if isinstance(node, ScalarNode) and node.tag == TAG_STR:
                 found = f"text ({node.value!r})"
@@ -200,12 +227,12 @@ class NodeReader:
                 f"expected a number of seconds, found {found}; write e.g. {key}: 5, "
                 "or remove the key for the default",
             )
-        value = float(self.scalar(node, key))
-        if not math.isfinite(value) or value <= 0:
+        if not math.isfinite(value) or not 0 < value <= MAX_SECONDS:
             raise self.error(
                 node,
                 key,
-                f"must be a positive number of seconds, not {node.value}; write e.g. {key}: 5",
+                f"must be a positive number of seconds, at most {MAX_SECONDS:g} (a day), "
+                f"not {node.value}; write e.g. {key}: 5",
             )
         return value
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from mitm_pincheck.verdicts import evidence
+
 ACCEPTED = "accepted"
 REJECTED_IN_HANDSHAKE = "rejected-in-handshake"
 REJECTED_AFTER_HANDSHAKE = "rejected-after-handshake"
@@ -61,7 +63,8 @@ class Request:
             path=path_without_query(str(event.get("path") or "")),
             header_names=tuple(str(h) for h in event.get("header_names") or ()),
             credentials=tuple(str(c) for c in event.get("credentials") or ()),
-            has_query=bool(event.get("has_query")) or "?" in str(event.get("path") or ""),
+            has_query=bool(event.get("has_query"))
+            or evidence.split_path(str(event.get("path") or ""))[1],
         )
 
     def to_dict(self) -> dict:
@@ -243,8 +246,9 @@ def aggregate(outcomes: Iterable[str | ConnOutcome]) -> str:
 
 
 def path_without_query(path: str) -> str:
-    """The path of a request target without its query string or fragment."""
-    return path.split("?", 1)[0].split("#", 1)[0]
+    """The path of a request target without its query string, fragment, encoded query or
+    path parameters (`;jsessionid=...`), capped (evidence.py)."""
+    return evidence.safe_path(path)
 
 
 def _first(items: list[str]) -> str | None:

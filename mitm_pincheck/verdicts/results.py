@@ -10,7 +10,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 
 from mitm_pincheck.errors import InputError
-from mitm_pincheck.verdicts import apppins, followup, kinds
+from mitm_pincheck.verdicts import apppins, evidence, followup, kinds, seen
+from mitm_pincheck.verdicts.clients import Clients
 from mitm_pincheck.verdicts.outcome import (
     ACCEPTED,
     NOT_SEEN,
@@ -24,6 +25,7 @@ from mitm_pincheck.verdicts.outcome import (
     classify,
     fold_connections,
 )
+from mitm_pincheck.verdicts.seen import Refusals
 from mitm_pincheck.verdicts.verdict import FAIL, INCONCLUSIVE, PASS, decide
 
 SCHEMA = 1
@@ -41,6 +43,8 @@ def build_report(events: Iterable[dict]) -> dict:
     they stream by, so a journal of 100,000 connections needs no list of all its events."""
     control: list[dict] = []  # run-start, phase-*, trigger-*, run-end: a handful per phase
     span = [None, None]  # first and last `ts`
+    clients = Clients()
+    refusals = Refusals()
 
     def scan() -> Iterator[dict]:
         for e in events:
@@ -52,6 +56,8 @@ def build_report(events: Iterable[dict]) -> dict:
                 span[1] = ts if span[1] is None else max(span[1], ts)
             if "id" not in e:
                 control.append(e)
+            clients.add(e)
+            refusals.add(e)
             yield e
 
     conns = fold_connections(scan())
@@ -88,6 +94,7 @@ def build_report(events: Iterable[dict]) -> dict:
                     results.append(apppins.annotate(row, package))
                 ran.append(index in started)
 
+    approached = seen.reword(results, refusals)
     summary = {
         "total": len(results),
         PASS: sum(r["verdict"] == PASS for r in results),
@@ -107,7 +114,11 @@ def build_report(events: Iterable[dict]) -> dict:
         "summary": summary,
         "exit_code": exit_code_for(summary),
         "results": results,
-        "hints": _hints(results, ran, ca_trust_proven, str(run_start.get("mode") or "regular")),
+        "hints": _hints(
+            results, ran, ca_trust_proven, str(run_start.get("mode") or "regular"), approached
+        )
+        + clients.hints(),
+        "clients": clients.to_dict(),
     }
 
 
@@ -234,7 +245,10 @@ def _by_row(conns: list[Connection]) -> dict[tuple[str, str], list[Connection]]:
 def _iso(ts: float | None) -> str | None:
     if ts is None:
         return None
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
+    try:
+        return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
+    except (OverflowError, OSError, ValueError):  # a journal edited by hand
+        return None
 
 
 # --- rows -----------------------------------------------------------------------------------------
@@ -266,7 +280,7 @@ def _row(
     expected = _expected(phase, entry)
 
     requests = [r for c, _ in counted for r in c.requests]
-    credentials = _dedupe(cred for r in requests for cred in r.credentials)
+    credentials = evidence.cap_items(_dedupe(cred for r in requests for cred in r.credentials), 16)
     first_request = next((r for c, o in counted if o.outcome == ACCEPTED for r in c.requests), None)
     detail = next((o.detail for _, o in counted if o.outcome == outcome), None)
 
@@ -345,7 +359,11 @@ def _dedupe(items: Iterable[str]) -> list[str]:
 
 
 def _hints(
-    results: list[dict], ran: list[bool], ca_trust_proven: bool, mode: str = "regular"
+    results: list[dict],
+    ran: list[bool],
+    ca_trust_proven: bool,
+    mode: str = "regular",
+    approached: set[str] = frozenset(),
 ) -> list[str]:
     hints = []
     ran_rows = [r for r, did_run in zip(results, ran, strict=True) if did_run]
@@ -359,7 +377,7 @@ def _hints(
             "the app may bypass the system proxy (Flutter/Dart and some SDKs do); "
             "try `--mode wireguard`"
         )
-    for host in _dedupe(r["host"] for r in ran_rows):
+    for host in _dedupe(r["host"] for r in ran_rows if r["host"] not in approached):
         if all(r["outcome"] == NOT_SEEN for r in ran_rows if r["host"] == host):
             if host.startswith("*."):
                 who = f"No host matching {host} was seen"

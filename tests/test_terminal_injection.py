@@ -24,10 +24,10 @@ from conftest import write_scenario
 from mitm_pincheck.cli import main as cli_main
 
 ROOT = Path(__file__).resolve().parents[1]
-# The path as the client sends it. No space (a request line with one is not HTTP) and no
-# undecodable byte (those are covered without a proxy in test_live, test_table, test_templates).
+# The path as the client sends it (no space: a request line with one is not HTTP). \xff is not
+# UTF-8: the journal keeps it as the text "\xff", never as a raw byte or a lone surrogate.
 PATH = (
-    b"/a\x1b]0;pwned-title\x07/b\x1b[2J\x1b[H/c\xc2\x9b31m/d\x1b[31m"
+    b"/a\x1b]0;pwned-title\x07/b\x1b[2J\x1b[H/c\xc2\x9b31m/d\x1b[31m/e\xff"
     b"/[bold]1pass,0fail[/]/[link=http://evil.example]x[/link]"
 )
 # What Rich itself writes on a terminal: styles, cursor up, erase line, cursor hide/show.
@@ -126,19 +126,20 @@ def test_run_and_report_print_nothing_of_the_network_s_making(tmp_path, backend,
     assert_inert(shown)
     assert "\x1b[" in shown, "a terminal gets Rich's live view and colours"
     plain = RICH_OWN.sub("", shown)
-    # The path is in the reason line, made visible: every control character a "?".
-    assert "/a?]0;pwned-title?/b?[2J?[H/c?31m/d?[31m/[bold]1pass,0fail[/]" in plain
+    # The path is in the reason line, made visible: every control character a "?" (and the
+    # title's ";pwned-title\x07" gone with the path parameters, which are never recorded).
+    assert "/a?]0/b?[2J?[H/c?31m/d?[31m/e\\xff/[bold]1pass,0fail[/]" in plain
     assert "[link=http://evil.example]x[/link]" in plain  # markup printed as typed
 
     code, shown = on_a_terminal(["report", str(out)], ROOT)
     assert code == 1
     assert_inert(shown)
-    assert "/a?]0;pwned-title?" in RICH_OWN.sub("", shown)
+    assert "/a?]0/b?[2J?[H/c?31m" in RICH_OWN.sub("", shown)
 
     code, shown = in_a_pipe(["report", str(out)], ROOT)
     assert code == 1
     assert "\x1b" not in shown and "\x07" not in shown and "\x9b" not in shown
-    assert "/a?]0;pwned-title?/b?[2J?[H/c?31m" in shown
+    assert "/a?]0/b?[2J?[H/c?31m" in shown
     page = (out / "report.html").read_text(encoding="utf-8")
     assert "\x1b" not in page and "\x07" not in page
 

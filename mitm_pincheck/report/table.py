@@ -60,7 +60,7 @@ def print_table(out: Console, report: Mapping) -> None:
     _print_lines(out, _grid(hosts, phases, cells, compact, host_width))
 
     out.print()
-    out.print(_summary_line(report, results))
+    out.print(_summary_line(report, results), soft_wrap=True)
     failing = [r for r in results if r.get("verdict") != "pass"]
     if failing:
         out.print()

@@ -66,6 +66,7 @@ OPENSSL_REFUSES = _passes(
         "expired": "in:certificate_expired",
         "not-yet-valid": "in:bad_certificate",
         "leaf-as-ca": "in:unknown_ca",
+        "spliced-chain": "in:unknown_ca",
     }
 )
 # The JDK sends certificate_unknown for every trust failure; OkHttp checks the host name after
@@ -79,6 +80,23 @@ CURL_REFUSES = {**OPENSSL_REFUSES, "wrong-host": "after:close_notify pass"}
 # Finished leaves: no alert, and from the proxy the handshake never completed.
 NODE_REFUSES = _passes({k: "in:none" for k in NEGATIVE})
 TRUSTS_ALL = {k: "accepted FAIL" for k in NEGATIVE}
+# A JDK TrustManager that accepts any chain carrying the pinned intermediate, unvalidated: the
+# real intermediate comes with wrong-key and spliced-chain, nowhere else.
+PINS_ANYWHERE = {
+    **JDK_REFUSES,
+    "wrong-host": "in:certificate_unknown pass",
+    "wrong-key": "accepted FAIL",
+    "spliced-chain": "accepted FAIL",
+}
+# The stand-in upstream's key is EC: a client limited to RSA certificates cannot talk to it
+# (passthrough: the server refuses it; wrong-key and spliced-chain keep its key type), and the
+# proxy says so instead of calling it a refusal.
+RSA_ONLY = {
+    **CURL_REFUSES,
+    "passthrough": "not-seen inconclusive",
+    "wrong-key": "incompatible inconclusive",
+    "spliced-chain": "incompatible inconclusive",
+}
 
 
 @dataclass(frozen=True)
@@ -134,6 +152,14 @@ VARIANTS = (
         cells={"valid-ca": ACCEPTS, "passthrough": ACCEPTS, **TRUSTS_ALL},
     ),
     Variant(
+        "okhttp-chainpin.conf.test",
+        OKHTTP,
+        "chain-pin",
+        "pin looked for anywhere in the presented chain, chain not validated",
+        pinned=True,
+        cells={"valid-ca": "in:certificate_unknown pass", "passthrough": ACCEPTS, **PINS_ANYWHERE},
+    ),
+    Variant(
         "curl-pinned.conf.test",
         CURL,
         "pinned",
@@ -146,6 +172,22 @@ VARIANTS = (
         CURL,
         "unpinned",
         "`--cacert` only",
+        pinned=False,
+        cells={"valid-ca": ACCEPTS, "passthrough": ACCEPTS, **CURL_REFUSES},
+    ),
+    Variant(
+        "curl-rsa.conf.test",
+        CURL,
+        "rsa-only",
+        "`--tls-max 1.2 --ciphers aRSA`: RSA certificates only",
+        pinned=False,
+        cells={"valid-ca": ACCEPTS, **RSA_ONLY},
+    ),
+    Variant(
+        "curl-tls12.conf.test",
+        CURL,
+        "tls12",
+        "`--tls-max 1.2`, `--cacert` only",
         pinned=False,
         cells={"valid-ca": ACCEPTS, "passthrough": ACCEPTS, **CURL_REFUSES},
     ),
@@ -308,7 +350,9 @@ def curl_stack(request, upstream, trust):
 
     def run(kind, env):
         pinned = one(env, _host(CURL, "pinned"), "--pinnedpubkey", f"sha256//{upstream.pin}")
-        return pinned + one(env, _host(CURL, "unpinned"))
+        rsa = one(env, _host(CURL, "rsa-only"), "--tls-max", "1.2", "--ciphers", "aRSA")
+        tls12 = one(env, _host(CURL, "tls12"), "--tls-max", "1.2")
+        return pinned + one(env, _host(CURL, "unpinned")) + rsa + tls12
 
     return run
 

@@ -418,9 +418,50 @@ def test_wrong_key_fails_on_the_signature_in_openssl(upstream, tmp_path):
     assert openssl_errors(tmp_path, forged, upstream.root) == {7}  # certificate signature failure
 
 
-def test_wrong_key_never_sends_a_root_the_server_sent(upstream):
+def test_wrong_key_sends_exactly_the_chain_the_server_sent_root_included(upstream):
     forged = forge.wrong_key(HOST, (*upstream.chain, upstream.root))
-    assert forged.chain[1:] == (upstream.intermediate,)
+    assert forged.chain[1:] == (upstream.intermediate, upstream.root)
+    assert forge.wrong_key(HOST, upstream.chain).chain[1:] == (upstream.intermediate,)
+
+
+def test_spliced_chain_is_a_self_signed_leaf_before_the_real_chain(upstream, tmp_path):
+    real = (*upstream.chain, upstream.root)
+    forged = forge.spliced_chain(HOST, real)
+    leaf = forged.chain[0]
+    assert forged.chain[1:] == (upstream.intermediate, upstream.root)  # byte for byte
+    assert leaf.issuer == leaf.subject
+    leaf.verify_directly_issued_by(leaf)
+    assert type(leaf.public_key()) is type(upstream.leaf.public_key())  # negotiates as the real
+    assert leaf.public_key() != upstream.leaf.public_key()
+    assert HOST in [n.value for n in _sans(leaf) if isinstance(n, x509.DNSName)]
+    with pytest.raises(VerificationError):
+        verify(forged, [upstream.root])
+    assert openssl_errors(tmp_path, forged, upstream.root) == {18}  # self-signed leaf
+    assert forged.notes == ()
+
+
+def test_spliced_chain_without_a_real_chain_says_so(trusted):
+    forged = Forge(trusted).forge(HOST, "spliced-chain")
+    assert len(forged.chain) == 1 and forged.chain[0].issuer == forged.chain[0].subject
+    assert any("unavailable" in n for n in forged.notes)
+
+
+@pytest.mark.parametrize("kind", ["valid-ca", "self-signed", "untrusted-ca", "expired"])
+def test_minted_kinds_offer_the_same_leaf_with_an_ec_and_an_rsa_key(kind, trusted, upstream):
+    forged = Forge(trusted).forge(HOST, kind, upstream.chain)
+    (first, first_key), (second, second_key) = forged.leaves
+    types = {isinstance(c.public_key(), rsa.RSAPublicKey) for c in (first, second)}
+    assert types == {True, False}  # one RSA, one EC
+    assert first.subject == second.subject and first.issuer == second.issuer
+    assert _sans(first) == _sans(second)
+    assert first_key.public_key() == first.public_key()
+    assert second_key.public_key() == second.public_key()
+    for cert in (first, second):  # RSA key exchange needs keyEncipherment (the JDK checks)
+        is_rsa = isinstance(cert.public_key(), rsa.RSAPublicKey)
+        assert _ext(cert, x509.KeyUsage).key_encipherment is is_rsa
+    # the real leaf's key type comes first (the one evidence shows)
+    real_is_rsa = isinstance(upstream.leaf.public_key(), rsa.RSAPublicKey)
+    assert isinstance(first.public_key(), rsa.RSAPublicKey) == real_is_rsa
 
 
 def test_wrong_key_without_the_intermediate_reads_the_issuer_key_off_the_signature(upstream):
@@ -570,6 +611,7 @@ HANDSHAKES = {
     "expired": ("certificate has expired", 45),  # certificate_expired
     "not-yet-valid": ("certificate is not yet valid", 42),
     "leaf-as-ca": ("invalid CA certificate", 48),
+    "spliced-chain": ("self-signed certificate", 48),
 }
 
 
@@ -681,3 +723,18 @@ def test_kinds_command_json_is_the_catalogue():
     assert [k["name"] for k in listed] == list(KINDS)
     assert listed[0]["pinned"] == KINDS[listed[0]["name"]].pinned
     assert {"presents", "unpinned", "catches", "needs_ca_trust", "intercepts"} <= set(listed[0])
+
+
+def test_rsa_leaves_share_one_key_per_kind_never_across_kinds(trusted, upstream):
+    # An RSA key takes ~50 ms with the GIL held: one per kind, made at start-up, never per host.
+    a = Forge(trusted).forge("a.example.test", "valid-ca", upstream.chain)
+    b = Forge(trusted).forge("b.example.test", "valid-ca", upstream.chain)
+    c = Forge(trusted).forge("a.example.test", "self-signed", upstream.chain)
+
+    def rsa_key(forged):
+        return next(k for _, k in forged.leaves if isinstance(k, rsa.RSAPrivateKey))
+
+    assert rsa_key(a).public_key() == rsa_key(b).public_key()
+    assert rsa_key(a).public_key() != rsa_key(c).public_key()
+    minted = {k for k in KINDS if KINDS[k].intercepts} - {"wrong-key", "spliced-chain"}
+    assert forge.MINTED_KINDS <= minted

@@ -299,3 +299,54 @@ def test_aggregate_takes_conn_outcomes_as_well_as_words():
 def test_a_single_accepted_connection_among_rejections_wins():
     events = [conn("a"), failed("a", "unknown_ca"), conn("b"), hs("b"), request("b")]
     assert aggregate(classify(c) for c in fold_connections(events)) == ACCEPTED
+
+
+# ---- what the proxy did is not the client's refusal (issue 11) ------------------------------
+
+
+def _one(*events) -> ConnOutcome:
+    (c,) = fold_connections([conn(), *events])
+    return classify(c)
+
+
+def test_a_handshake_our_side_gave_up_on_is_incompatible_not_a_refusal():
+    got = _one(ev("handshake-failed", id="c1", alert=None, proxy_alert="handshake_failure"))
+    assert got == ConnOutcome(oc.INCOMPATIBLE, "handshake_failure from the proxy")
+    assert got.counted
+
+
+@pytest.mark.parametrize("name", sorted(oc.INCOMPATIBLE_ALERTS))
+def test_alerts_about_the_handshakes_parameters_are_incompatible(name):
+    assert _one(failed(alert=name)).outcome == oc.INCOMPATIBLE
+
+
+def test_the_clients_alert_before_our_certificate_is_incompatible_and_silence_is_nothing():
+    before = ev("handshake-failed", id="c1", alert="decode_error", certificate_sent=False)
+    assert _one(before).outcome == oc.INCOMPATIBLE
+    silent = ev("handshake-failed", id="c1", alert=None, certificate_sent=False)
+    assert _one(silent).outcome == STALLED
+
+
+def test_the_clients_own_alert_first_is_its_refusal_even_if_we_alerted_after():
+    event = ev("handshake-failed", id="c1", alert="unknown_ca", proxy_alert=None)
+    assert _one(event) == ConnOutcome(REJECTED_IN_HANDSHAKE, "unknown_ca")
+
+
+def test_journals_without_certificate_sent_keep_their_meaning():
+    assert _one(failed(alert="bad_certificate")).outcome == REJECTED_IN_HANDSHAKE
+
+
+def test_bytes_that_are_not_http_are_acceptance_with_their_size_only():
+    got = _one(hs(), ev("data", id="c1", direction="client", bytes=54), closed())
+    assert got == ConnOutcome(ACCEPTED, "54 bytes of non-HTTP data")
+
+
+def test_a_reset_right_after_the_handshake_is_idle_not_a_refusal():
+    got = _one(hs(), ev("closed", id="c1", by="client", reset=True))
+    assert got.outcome == IDLE
+    assert _one(hs(), closed()).outcome == REJECTED_AFTER_HANDSHAKE
+
+
+def test_incompatible_ranks_below_every_refusal_and_above_idle():
+    assert aggregate([oc.INCOMPATIBLE, IDLE]) == oc.INCOMPATIBLE
+    assert aggregate([oc.INCOMPATIBLE, REJECTED_IN_HANDSHAKE]) == REJECTED_IN_HANDSHAKE

@@ -392,6 +392,47 @@ def test_tls13_server_records_before_the_request_are_not_data(pki):
 # ---- shapes OpenSSL does not write, cut from real transcripts ------------------------------
 
 
+def _with_early_data_offered(client_hello: bytes) -> bytes:
+    """The ClientHello record with an empty early_data extension added, lengths fixed up."""
+    body = client_hello[5 + 4 :]
+    pos = 2 + 32
+    pos += 1 + body[pos]
+    pos += 2 + int.from_bytes(body[pos : pos + 2], "big")
+    pos += 1 + body[pos]
+    ext_len = int.from_bytes(body[pos : pos + 2], "big") + 4
+    body = body[:pos] + ext_len.to_bytes(2, "big") + body[pos + 2 :] + b"\x00\x2a\x00\x00"
+    message = b"\x01" + len(body).to_bytes(3, "big") + body
+    return client_hello[:3] + len(message).to_bytes(2, "big") + message
+
+
+def test_client_hello_extensions_are_read_off_a_real_hello(pki):
+    p = pair(pki, TLS13).handshake()
+    hello = p.wire[0][1]
+    types = records.client_hello_extensions(hello[9:])
+    assert records.EXT_SUPPORTED_VERSIONS in types and records.EXT_EARLY_DATA not in types
+    offered = records.client_hello_extensions(_with_early_data_offered(hello)[9:])
+    assert offered[-1] == records.EXT_EARLY_DATA
+
+
+@pytest.mark.parametrize("before_server_hello", [True, False])
+def test_tls13_early_data_is_acceptance_and_its_end_is_no_alert(pki, before_server_hello):
+    # 0-RTT: the request rides along with the ClientHello; after the ServerHello comes the
+    # small EndOfEarlyData, which must not be read as an alert where the Finished should be.
+    p = pair(pki, TLS13).handshake()
+    hello = _with_early_data_offered(p.wire[0][1])
+    early = (True, b"\x17\x03\x03\x00\x40" + bytes(64))
+    end_of_early_data = (True, b"\x17\x03\x03\x00\x15" + bytes(21))
+    server = [w for w in p.wire[1:] if not w[0]][:1]
+    rest = [w for w in p.wire[1:] if w not in server]
+    if before_server_hello:
+        wire = [(True, hello), early, *server, end_of_early_data, *rest]
+    else:
+        wire = [(True, hello), *server, early, end_of_early_data, *rest]
+    events = observe(wire, end=True)
+    assert Data("client") in events
+    assert not any(isinstance(e, HandshakeFailed | Alert) for e in events)
+
+
 def test_tls13_early_data_before_the_server_hello_is_not_application_data(pki):
     p = pair(pki, TLS13).handshake().request()
     early = b"\x17\x03\x03\x00\x40" + bytes(64)

@@ -712,3 +712,26 @@ def test_a_wildcard_never_matched_says_so_without_a_double_negative():
     assert any(
         h.startswith("No host matching *.cdn.example.com was seen:") for h in j.report()["hints"]
     )
+
+
+# --- connections closed unused (issue 11, item 10) ------------------------------------------
+
+
+def test_a_host_that_accepted_yet_closed_connections_unused_gets_no_pass_for_closing():
+    j = Journal([(API, True), (CDN, True)], phases=("passthrough", "valid-ca"))
+    j.start()
+    j.rejected_after(API, alert=None)  # pre-connected, never used
+    j.accepted(API)
+    j.accepted(CDN)
+    j.end()
+    j.start()
+    j.rejected_after(API, alert=None)
+    j.rejected_after(CDN, alert=None)
+    j.end()
+    j.finish()
+    report = j.report()
+    api, cdn = row(report, API, "valid-ca"), row(report, CDN, "valid-ca")
+    assert (api["outcome"], api["verdict"]) == ("rejected-after-handshake", "inconclusive")
+    assert "pre-connecting" in api["reason"]
+    assert cdn["verdict"] == "pass"  # it never closed a connection unused where it accepted
+    assert report["summary"]["inconclusive"] == 1

@@ -11,6 +11,7 @@ from mitm_pincheck.verdicts import kinds
 from mitm_pincheck.verdicts.outcome import (
     ACCEPTED,
     IDLE,
+    INCOMPATIBLE,
     NOT_SEEN,
     OUTCOMES,
     REJECTED_AFTER_HANDSHAKE,
@@ -25,7 +26,7 @@ HOST = "api.example.com"
 
 def oracle(kind: str, expected: str, outcome: str, ca_trust_proven: bool) -> str:
     """DESIGN.md "Verdict rules", written out independently of verdict.py."""
-    if outcome in (NOT_SEEN, IDLE):
+    if outcome in (NOT_SEEN, IDLE, INCOMPATIBLE):  # the proxy could not talk to it: no evidence
         return INCONCLUSIVE
     if (
         outcome == REJECTED_IN_HANDSHAKE
@@ -254,3 +255,11 @@ def test_an_expectation_other_than_accept_or_reject_is_refused(expected):
 def test_non_outcomes_cannot_be_judged(outcome):
     with pytest.raises(ValueError):
         decide("valid-ca", "reject", outcome, True)
+
+
+def test_a_reset_after_the_handshake_says_so_and_stays_inconclusive():
+    from mitm_pincheck.verdicts.outcome import RESET_AFTER_HANDSHAKE
+
+    got = decide("valid-ca", "reject", IDLE, True, host=HOST, alert=RESET_AFTER_HANDSHAKE)
+    assert got.verdict == INCONCLUSIVE
+    assert "reset the connection" in got.reason and "not a refusal" in got.reason

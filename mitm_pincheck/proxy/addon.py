@@ -10,6 +10,7 @@ passed through untouched. Which phase is live is decided by `runner.py`.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import logging
 import time
@@ -80,6 +81,12 @@ CREDENTIAL_HEADERS = frozenset(
         "x-amz-security-token",
     }
 )
+# Every cipher OpenSSL has, the weak ones included: the proxy must not be the reason a
+# handshake fails (an old RSA-only stack refused by us would look like a refusal by it).
+CLIENT_CIPHERS = "ALL:@SECLEVEL=0"
+# SSL_state_string_long once OpenSSL has written our Certificate message (TLS 1.0 to 1.3).
+CERTIFICATE_STATE = b"SSLv3/TLS write certificate"
+FINISHED_STATE = b"SSLv3/TLS write finished"
 # How long a client's handshake may wait for the upstream's (mitmproxy asks the real server
 # first, to copy its names): past this, the forged kinds go ahead without the real chain.
 UPSTREAM_TLS_TIMEOUT = 3.0
@@ -122,10 +129,12 @@ class _Tracked:
     phase: int
     kind: str
     handshake_done: bool = False
-    handshake_alert: str | None = None
-    hello_answered: bool = False  # OpenSSL took up the ClientHello: our certificate went out
+    handshake_alert: str | None = None  # the first alert the client sent in the handshake
+    proxy_alert: str | None = None  # ours, when we gave up on the handshake before the client
+    certificate_sent: bool = False  # OpenSSL wrote our Certificate message
     data_journaled: set[str] = field(default_factory=set)  # directions with a `data` event
     closed_by: str | None = None  # "proxy" while we are closing it; "server" if upstream went first
+    reset: bool = False  # the client reset the connection (TCP RST) rather than closing it
     observer: records.TlsObserver | None = None  # passthrough: reads the undecrypted records
 
 
@@ -157,6 +166,8 @@ class PincheckAddon:
                 logger.error(f"mitm-pincheck: cannot load the proxy CA: {e}")
                 ctx.master.shutdown()
                 return
+        if self.scenario is not None:
+            forging.warm_up(self.scenario.phases)
         self.started.set()
 
     # ---- phases (called by runner.py)
@@ -304,20 +315,31 @@ class PincheckAddon:
 
     async def tls_start_client(self, data: tls.TlsData):
         pending = self._pending.pop(data.conn.id, None)
-        if pending is None or data.ssl_conn is not None or self.phase is None:
+        if pending is None or data.ssl_conn is not None:
             return
         host, spec = pending
-        phase = self.phase
         real_chain = [
             x509.load_pem_x509_certificate(c.to_pem()) for c in data.context.server.certificate_list
         ]
-        forged = await self._forged(host, phase.kind, real_chain)
-        if self.phase is not phase:
-            return  # the phase changed while we were forging; mitmproxy's default applies
+        # The phase may change while we forge: then forge the new phase's kind. Never leave
+        # ssl_conn empty, or mitmproxy would present its own certificate, untracked.
+        while True:
+            phase = self.phase
+            if phase is None or not KINDS[phase.kind].intercepts:
+                self._refuse(data, f"no phase presents a certificate for {host} now")
+                return
+            try:
+                forged = await self._forged(host, phase.kind, real_chain)
+            except Exception as e:
+                logger.exception(f"mitm-pincheck: could not forge {phase.kind} for {host}")
+                self._refuse(data, f"{phase.kind} for {host} could not be made: {e}")
+                return
+            if self.phase is phase:
+                break
         context = phase.contexts.get(host)
         if context is None:
             context = phase.contexts[host] = self._make_context(forged)
-        conn = SSL.Connection(context)
+        conn = internals.ObservedConnection(context)
         if len(data.context.layers) == 2 and isinstance(data.context.layers[0], modes.HttpProxy):
             client_alpn: bytes | None = b"http/1.1"  # as TlsConfig: no CONNECT over HTTP/2
         else:
@@ -330,8 +352,28 @@ class PincheckAddon:
         tracked = self._track(data.conn, host, spec, forged.notes)
         app_data["pincheck"] = tracked  # type: ignore[typeddict-unknown-key]
         conn.set_app_data(app_data)
+        conn.on_data = lambda size: self._client_data(tracked, size)
+        client = data.conn
+
+        def proxy_closing() -> None:
+            # The layers above closed the client's connection (an error response, a GOAWAY,
+            # a failed upstream) while the client could still send: the proxy went first.
+            if tracked.closed_by is None and client.state & connection.ConnectionState.CAN_READ:
+                tracked.closed_by = "proxy"
+
+        if data.context.layers and isinstance(data.context.layers[-1], layers.ClientTLSLayer):
+            internals.watch_proxy_close(data.context.layers[-1], proxy_closing)
+        internals.read_before_reset(ctx.master, client.id, lambda: self._reset(tracked))
+        internals.acknowledge_at_once(ctx.master, client.id)
         conn.set_accept_state()
         data.ssl_conn = conn
+
+    def _refuse(self, data: tls.TlsData, why: str) -> None:
+        """Close a client connection to a host under test instead of presenting anything."""
+        logger.info(f"mitm-pincheck: closing a connection: {why}")
+        data.ssl_conn = SSL.Connection(self._no_certificate)  # fails at once, on our side
+        data.ssl_conn.set_accept_state()
+        internals.close_client_connection(ctx.master, data.conn.id)
 
     def tls_established_client(self, data: tls.TlsData):
         tracked = self._tracked.get(data.conn.id)
@@ -351,8 +393,8 @@ class PincheckAddon:
         tracked = self._tracked.get(data.conn.id)
         if tracked is None:
             return
-        if not tracked.hello_answered:
-            # Gone before we answered its ClientHello (mitmproxy: "connection closed early",
+        if not tracked.certificate_sent and not (tracked.handshake_alert or tracked.proxy_alert):
+            # Gone before our certificate went out (mitmproxy: "connection closed early",
             # e.g. it gave up while we waited for the upstream): it never saw our certificate,
             # so this is no rejection. Without a handshake event it stays "stalled".
             return
@@ -365,6 +407,8 @@ class PincheckAddon:
             id=tracked.id,
             alert=tracked.handshake_alert,
             error=str(data.conn.error or ""),
+            proxy_alert=tracked.proxy_alert,
+            certificate_sent=tracked.certificate_sent,
         )
 
     def requestheaders(self, flow: http.HTTPFlow):
@@ -419,7 +463,8 @@ class PincheckAddon:
         if tracked is not None:
             if tracked.observer is not None:
                 self._observed(tracked, tracked.observer.end())
-            self._emit("closed", id=tracked.id, by=tracked.closed_by or "client")
+            fields = {"reset": True} if tracked.reset else {}
+            self._emit("closed", id=tracked.id, by=tracked.closed_by or "client", **fields)
 
     # ---- helpers
 
@@ -449,6 +494,19 @@ class PincheckAddon:
         )
         self.activity.set()
         return tracked
+
+    def _reset(self, tracked: _Tracked) -> None:
+        # A client that resets discards what it had not sent yet (SO_LINGER 0, or unread data
+        # in its buffers): a request may have been lost on its way, so this close is no refusal.
+        if tracked.closed_by is None:
+            tracked.closed_by = "client"
+            tracked.reset = True
+
+    def _client_data(self, tracked: _Tracked, size: int) -> None:
+        """The client sent `size` decrypted bytes: acceptance, whatever they are."""
+        if "client" not in tracked.data_journaled:
+            tracked.data_journaled.add("client")
+            self._emit("data", id=tracked.id, direction="client", bytes=size)
 
     def _client_allowed(self, client: connection.Client) -> bool:
         if self.clients is None:
@@ -515,36 +573,58 @@ class PincheckAddon:
 
     def _make_context(self, forged: forging.Forged) -> SSL.Context:
         context = SSL.Context(SSL.TLS_SERVER_METHOD)
-        min_version = net_tls.Version[ctx.options.tls_version_client_min]
+        # Negotiate wherever the real server would: a handshake that fails for want of a shared
+        # version, cipher or signature algorithm says nothing about the client's checks. So
+        # every version from TLS 1.0, every cipher OpenSSL has, and an EC and an RSA leaf.
         max_version = net_tls.Version[ctx.options.tls_version_client_max]
-        context.set_min_proto_version(min_version.value)
+        context.set_min_proto_version(SSL.TLS1_VERSION)
         context.set_max_proto_version(max_version.value)
-        if ctx.options.ciphers_client:
-            context.set_cipher_list(ctx.options.ciphers_client.encode())
-        # Resumption would let a client skip certificate checks: make it impossible.
+        context.set_cipher_list((ctx.options.ciphers_client or CLIENT_CIPHERS).encode())
+        internals.allow_every_tls13_cipher(context)
+        internals.enable_dhe(ctx.master, context)
+        # Resumption would let a client skip certificate checks: make it impossible. No TLS 1.3
+        # tickets either: they are written after the client's Finished, and a write to a
+        # client that already reset the connection would lose the request it sent.
         context.set_options(SSL.OP_NO_TICKET | SSL.OP_NO_COMPRESSION)
         context.set_session_cache_mode(SSL.SESS_CACHE_OFF)
-        context.use_certificate(forged.chain[0])
+        if not internals.disable_session_tickets(context):
+            logger.debug("mitm-pincheck: TLS 1.3 session tickets could not be turned off")
+        for cert, key in forged.leaves:
+            context.use_certificate(cert)
+            context.use_privatekey(key)
         for cert in forged.chain[1:]:
             context.add_extra_chain_cert(cert)
-        context.use_privatekey(forged.key)
         context.set_alpn_select_callback(alpn_select_callback)
         context.set_info_callback(self._on_tls_info)
         return context
 
+    @functools.cached_property
+    def _no_certificate(self) -> SSL.Context:
+        return SSL.Context(SSL.TLS_SERVER_METHOD)
+
     def _on_tls_info(self, conn: SSL.Connection, where: int, ret: int) -> None:
         # Runs inside OpenSSL: must never raise.
-        if where & SSL.SSL_CB_HANDSHAKE_START:
-            try:
-                conn.get_app_data()["pincheck"].hello_answered = True
-            except Exception:  # pragma: no cover - defensive
-                pass
-            return
-        if not where & SSL.SSL_CB_READ_ALERT:
-            return
         try:
-            tracked = conn.get_app_data().get("pincheck")
+            tracked = conn.get_app_data()["pincheck"]
+            if where & SSL.SSL_CB_LOOP:
+                # Called as OpenSSL leaves a state: this one means our Certificate is written.
+                state = conn.get_state_string()
+                if state == CERTIFICATE_STATE:
+                    tracked.certificate_sent = True
+                elif state == FINISHED_STATE and not tracked.handshake_done:
+                    self._acknowledge_soon(tracked.id)
+                return
+            if not where & SSL.SSL_CB_ALERT:
+                return
             name = alert_name(ret & 0xFF)
+            # SSL_CB_READ_ALERT and SSL_CB_WRITE_ALERT share the SSL_CB_ALERT bit: test the
+            # direction bit, or our own alerts would pass for the client's.
+            if where & SSL.SSL_CB_WRITE:
+                if not tracked.handshake_done and tracked.handshake_alert is None:
+                    tracked.proxy_alert = tracked.proxy_alert or name
+                return
+            if not where & SSL.SSL_CB_READ:
+                return
             if not tracked.handshake_done:
                 tracked.handshake_alert = tracked.handshake_alert or name
             elif tracked.id in self._tracked and tracked.closed_by is None:
@@ -552,6 +632,15 @@ class PincheckAddon:
                 self._emit("alert", id=tracked.id, alert=name, after_handshake=True)
         except Exception:  # pragma: no cover - defensive
             logger.exception("mitm-pincheck: could not record a TLS alert")
+
+    def _acknowledge_soon(self, client_id: str) -> None:
+        """Once our last handshake flight is out (after this loop turn): see
+        internals.acknowledge_at_once."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # not inside mitmproxy's loop: nothing to speed up
+            return
+        loop.call_soon(internals.acknowledge_at_once, ctx.master, client_id)
 
     def _emit(self, event: str, **fields) -> None:
         if self.journal is not None:

@@ -11,6 +11,7 @@ Pure crypto: no sockets, no mitmproxy objects except in `authority_from_mitmprox
 from __future__ import annotations
 
 import datetime
+import functools
 import ipaddress
 import os
 import threading
@@ -20,7 +21,7 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
@@ -36,15 +37,31 @@ LEAF_LIFETIME = datetime.timedelta(days=365)
 BACKDATE = datetime.timedelta(days=1)
 # .invalid is reserved (RFC 2606): it can never be the real host, and resolves nowhere.
 WRONG_HOST_NAMES = ("wrong-host.invalid", "pincheck-wrong-host.invalid")
+RSA_LEAF_BITS = 2048
+# The kinds whose leaves the proxy mints, with an EC and an RSA key each.
+MINTED_KINDS = frozenset(
+    ("valid-ca", "self-signed", "untrusted-ca", "wrong-host", "expired", "not-yet-valid")
+    + ("leaf-as-ca",)
+)
 
 
 @dataclass(frozen=True)
 class Forged:
-    """What to present: `chain` is leaf first, then intermediates to send (never a root)."""
+    """What to present: `chain` is leaf first, then the certificates to send after it.
+
+    `extra_leaves` are the same leaf with another key type, sent instead of `chain[0]` to a
+    client that cannot use its key (an RSA-only TLS stack shown an EC leaf would fail the
+    handshake on our side, which proves nothing about pinning); OpenSSL picks per client.
+    """
 
     chain: tuple[x509.Certificate, ...]
     key: PrivateKeyTypes
     notes: tuple[str, ...] = ()
+    extra_leaves: tuple[tuple[x509.Certificate, PrivateKeyTypes], ...] = ()
+
+    @property
+    def leaves(self) -> tuple[tuple[x509.Certificate, PrivateKeyTypes], ...]:
+        return ((self.chain[0], self.key), *self.extra_leaves)
 
 
 @dataclass(frozen=True)
@@ -66,7 +83,7 @@ def valid_ca(host: str, real_leaf: x509.Certificate | None, trusted: Authority) 
     TrustKit, NSURLSession delegates). It is also the control that proves the device trusts the
     proxy CA, so its names match the real certificate's.
     """
-    return _leaf_for(host, real_leaf, trusted, _now() - BACKDATE)
+    return _leaf_for(host, real_leaf, trusted, _now() - BACKDATE, kind="valid-ca")
 
 
 def self_signed(host: str, real_leaf: x509.Certificate | None) -> Forged:
@@ -76,13 +93,11 @@ def self_signed(host: str, real_leaf: x509.Certificate | None) -> Forged:
     shipped from a debug build: any client that checks the chain at all refuses it in the
     handshake (OpenSSL: "self-signed certificate"; alert bad_certificate or unknown_ca).
     """
-    key = _leaf_key()
     start = _now() - BACKDATE
-    cn = _attributes(real_leaf, NameOID.COMMON_NAME)[:1]
-    cn = cn or _name(_cn_for(host), TOOL).get_attributes_for_oid(NameOID.COMMON_NAME)
-    subject = x509.Name([*cn, x509.NameAttribute(NameOID.ORGANIZATION_NAME, TOOL)])
-    cert = _issue(subject, _alt_names(host, real_leaf), key, None, start)
-    return Forged((cert,), key, _names_note(host, real_leaf))
+    subject = _self_signed_subject(host, real_leaf)
+    names = _alt_names(host, real_leaf)
+    leaves = _issue_leaves("self-signed", subject, names, None, start, real_leaf)
+    return _forged(leaves, (), _names_note(host, real_leaf))
 
 
 def wrong_key(host: str, real_chain: Sequence[x509.Certificate] | None) -> Forged:
@@ -97,8 +112,37 @@ def wrong_key(host: str, real_chain: Sequence[x509.Certificate] | None) -> Forge
     if not real_chain:
         return _wrong_key_stand_in(host)
     cert, key, notes = mirror.swap_leaf_key(host, real_chain)
-    intermediates = tuple(c for c in real_chain[1:] if c.subject != c.issuer)  # never a root
-    return Forged((cert, *intermediates), key, notes)
+    # Exactly what the server sent after its leaf, root included when it sends one: a client
+    # that looks the chain up by its shape must see the same shape.
+    return Forged((cert, *real_chain[1:]), key, notes)
+
+
+def spliced_chain(host: str, real_chain: Sequence[x509.Certificate] | None) -> Forged:
+    """A self-signed leaf for the host, followed by the real server's intermediates and root.
+
+    Catches pinning that looks for its pin *anywhere in the presented chain* without first
+    validating the chain: the pinned intermediate or root is there, so such a client accepts
+    a leaf anyone can make from the server's public certificates (pinning libraries have
+    shipped this bug). Any client that validates the chain refuses it in the handshake, pinned
+    or not. The leaf's key has the real leaf's type and size, so it negotiates as the real one.
+    """
+    real_leaf = _real_leaf(real_chain or ())
+    start = _now() - BACKDATE
+    subject = _self_signed_subject(host, real_leaf)
+    real_key = real_leaf.public_key() if real_leaf is not None else None
+    if isinstance(real_key, rsa.RSAPublicKey):  # (see rsa_leaf_key: never one per host)
+        key, notes = rsa_leaf_key("spliced-chain", real_key.key_size), ()
+    elif real_key is not None:
+        key, notes = mirror.fresh_key_like(real_key)
+    else:
+        key, notes = _leaf_key(), ()
+    cert = _issue(subject, _alt_names(host, real_leaf), key, None, start)
+    if len(real_chain or ()) < 2:
+        notes += (
+            f"real chain for {host} unavailable or a single certificate: presented the "
+            "self-signed leaf alone",
+        )
+    return Forged((cert, *(real_chain or ())[1:]), key, notes + _names_note(host, real_leaf))
 
 
 def untrusted_ca(host: str, real_leaf: x509.Certificate | None, untrusted: Authority) -> Forged:
@@ -108,7 +152,7 @@ def untrusted_ca(host: str, real_leaf: x509.Certificate | None, untrusted: Autho
     check the chain is well formed, or that trust every CA they are shown. Correct clients
     refuse it in the handshake with alert unknown_ca ("unable to get local issuer certificate").
     """
-    return _leaf_for(host, real_leaf, untrusted, _now() - BACKDATE)
+    return _leaf_for(host, real_leaf, untrusted, _now() - BACKDATE, kind="untrusted-ca")
 
 
 def wrong_host(host: str, trusted: Authority) -> Forged:
@@ -119,10 +163,9 @@ def wrong_host(host: str, trusted: Authority) -> Forged:
     chain. Nothing about the name can match the host: no copied names, no wildcard.
     """
     name = next(n for n in WRONG_HOST_NAMES if n != host)
-    key = _leaf_key()
     start = _now() - BACKDATE
-    cert = _issue(_name(name, TOOL), [x509.DNSName(name)], key, trusted, start)
-    return Forged((cert,), key)
+    leaves = _issue_leaves("wrong-host", _name(name, TOOL), [x509.DNSName(name)], trusted, start)
+    return _forged(leaves, ())
 
 
 def expired(host: str, real_leaf: x509.Certificate | None, trusted: Authority) -> Forged:
@@ -134,7 +177,7 @@ def expired(host: str, real_leaf: x509.Certificate | None, trusted: Authority) -
     """
     now = _now()
     days = datetime.timedelta(days=1)
-    return _leaf_for(host, real_leaf, trusted, now - 60 * days, now - 30 * days)
+    return _leaf_for(host, real_leaf, trusted, now - 60 * days, now - 30 * days, kind="expired")
 
 
 def not_yet_valid(host: str, real_leaf: x509.Certificate | None, trusted: Authority) -> Forged:
@@ -144,7 +187,8 @@ def not_yet_valid(host: str, real_leaf: x509.Certificate | None, trusted: Author
     half of one). Correct clients refuse it in the handshake; OpenSSL reports "certificate is
     not yet valid" and sends bad_certificate.
     """
-    return _leaf_for(host, real_leaf, trusted, _now() + datetime.timedelta(days=30))
+    start = _now() + datetime.timedelta(days=30)
+    return _leaf_for(host, real_leaf, trusted, start, kind="not-yet-valid")
 
 
 def leaf_as_ca(host: str, real_leaf: x509.Certificate | None, trusted: Authority) -> Forged:
@@ -160,7 +204,8 @@ def leaf_as_ca(host: str, real_leaf: x509.Certificate | None, trusted: Authority
     ee_key = _leaf_key()
     ee_name = _name("mitm-pincheck end-entity certificate, not a CA", TOOL)
     end_entity = _issue(ee_name, [x509.DNSName("not-a-ca.invalid")], ee_key, trusted, start)
-    return _leaf_for(host, real_leaf, Authority(end_entity, ee_key), start, via=(end_entity,))
+    issuer = Authority(end_entity, ee_key)
+    return _leaf_for(host, real_leaf, issuer, start, via=(end_entity,), kind="leaf-as-ca")
 
 
 # --- the cache ---------------------------------------------------------------------------------
@@ -186,6 +231,7 @@ class Forge:
             "valid-ca": lambda h, chain: valid_ca(h, leaf(chain), self.trusted),
             "self-signed": lambda h, chain: self_signed(h, leaf(chain)),
             "wrong-key": lambda h, chain: wrong_key(h, chain),
+            "spliced-chain": lambda h, chain: spliced_chain(h, chain),
             "untrusted-ca": lambda h, chain: untrusted_ca(h, leaf(chain), self.untrusted),
             "wrong-host": lambda h, chain: wrong_host(h, self.trusted),
             "expired": lambda h, chain: expired(h, leaf(chain), self.trusted),
@@ -280,6 +326,63 @@ def _leaf_key() -> ec.EllipticCurvePrivateKey:
     return ec.generate_private_key(ec.SECP256R1())
 
 
+@functools.cache
+def rsa_leaf_key(kind: str, bits: int = RSA_LEAF_BITS) -> rsa.RSAPrivateKey:
+    """The RSA key of every RSA leaf of `kind`, for the clients that cannot use an EC leaf
+    (RSA-only cipher lists, RSA-PSS-only TLS 1.3).
+
+    One per kind for the process, as mitmproxy uses one key for all its leaves: generating an
+    RSA key holds the GIL for 50 ms or more, which per host would stall every connection the
+    proxy serves. A kind never shows another kind's key, so a client that remembers keys
+    cannot carry an acceptance from one phase into the next; hosts are pinned one by one, so
+    sharing a key across them changes nothing a pin can see."""
+    return rsa.generate_private_key(65537, bits)
+
+
+def warm_up(kinds) -> None:
+    """Make the RSA keys of `kinds` now (at start-up), not on a client's first connection."""
+    for kind in kinds:
+        if kind in MINTED_KINDS:
+            rsa_leaf_key(kind)
+
+
+def _leaf_keys(
+    kind: str, real_leaf: x509.Certificate | None
+) -> tuple[PrivateKeyTypes, PrivateKeyTypes]:
+    """A fresh EC key and the kind's RSA key, the real leaf's type first (shown in evidence)."""
+    ec_key, rsa_key = _leaf_key(), rsa_leaf_key(kind)
+    if real_leaf is not None and isinstance(real_leaf.public_key(), rsa.RSAPublicKey):
+        return rsa_key, ec_key
+    return ec_key, rsa_key
+
+
+def _issue_leaves(
+    kind: str,
+    subject: x509.Name,
+    alt_names: list[x509.GeneralName],
+    issuer: Authority | None,
+    not_before: datetime.datetime,
+    real_leaf: x509.Certificate | None = None,
+    not_after: datetime.datetime | None = None,
+) -> tuple[tuple[x509.Certificate, PrivateKeyTypes], ...]:
+    """The same leaf with an EC and with an RSA key (`_issue` for each)."""
+    leaves = []
+    for key in _leaf_keys(kind, real_leaf):
+        leaves.append((_issue(subject, alt_names, key, issuer, not_before, not_after), key))
+    return tuple(leaves)
+
+
+def _forged(leaves, via: tuple[x509.Certificate, ...], notes: tuple[str, ...] = ()) -> Forged:
+    (cert, key), *extra = leaves
+    return Forged((cert, *via), key, notes, tuple(extra))
+
+
+def _self_signed_subject(host: str, real_leaf: x509.Certificate | None) -> x509.Name:
+    cn = _attributes(real_leaf, NameOID.COMMON_NAME)[:1]
+    cn = cn or _name(_cn_for(host), TOOL).get_attributes_for_oid(NameOID.COMMON_NAME)
+    return x509.Name([*cn, x509.NameAttribute(NameOID.ORGANIZATION_NAME, TOOL)])
+
+
 def _real_leaf(chain: Sequence[x509.Certificate]) -> x509.Certificate | None:
     return chain[0] if chain else None
 
@@ -332,12 +435,13 @@ def _leaf_for(
     not_before: datetime.datetime,
     not_after: datetime.datetime | None = None,
     via: tuple[x509.Certificate, ...] = (),
+    *,
+    kind: str,
 ) -> Forged:
-    """valid-ca's leaf: the real leaf's names, a fresh key; the kinds vary issuer and dates."""
-    key = _leaf_key()
+    """valid-ca's leaf: the real leaf's names, fresh keys; the kinds vary issuer and dates."""
     subject, names = _subject(host, real_leaf), _alt_names(host, real_leaf)
-    cert = _issue(subject, names, key, issuer, not_before, not_after)
-    return Forged((cert, *via), key, _names_note(host, real_leaf))
+    leaves = _issue_leaves(kind, subject, names, issuer, not_before, real_leaf, not_after)
+    return _forged(leaves, via, _names_note(host, real_leaf))
 
 
 def _names_note(host: str, real_leaf: x509.Certificate | None) -> tuple[str, ...]:
@@ -386,7 +490,7 @@ def _issue(
         .not_valid_before(not_before)
         .not_valid_after(not_after or _not_after(not_before, issuer))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(_key_usage(digital_signature=True), critical=True)
+        .add_extension(_leaf_key_usage(key), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
@@ -398,11 +502,19 @@ def _issue(
     return builder.sign(issuer.key, mirror.signing_hash(issuer.key))
 
 
-def _key_usage(digital_signature: bool = False, cert_sign: bool = False) -> x509.KeyUsage:
+def _leaf_key_usage(key: PrivateKeyTypes) -> x509.KeyUsage:
+    # An RSA leaf may be used for RSA key exchange (TLS 1.0-1.2 TLS_RSA_* suites), which strict
+    # clients (the JDK) refuse without keyEncipherment: a refusal that says nothing of pins.
+    return _key_usage(digital_signature=True, key_encipherment=isinstance(key, rsa.RSAPrivateKey))
+
+
+def _key_usage(
+    digital_signature: bool = False, cert_sign: bool = False, key_encipherment: bool = False
+) -> x509.KeyUsage:
     return x509.KeyUsage(
         digital_signature=digital_signature,
         content_commitment=False,
-        key_encipherment=False,
+        key_encipherment=key_encipherment,
         data_encipherment=False,
         key_agreement=False,
         key_cert_sign=cert_sign,

@@ -27,7 +27,7 @@ def swap_leaf_key(
     notice. Returns the certificate, its private key and notes on what could not be copied.
     """
     real = real_chain[0]
-    key, notes = _fresh_key_like(real.public_key())
+    key, notes = fresh_key_like(real.public_key())
     builder = (
         x509.CertificateBuilder()
         .subject_name(real.subject)
@@ -63,7 +63,7 @@ def signing_hash(key: PrivateKeyTypes) -> hashes.HashAlgorithm | None:
     return hashes.SHA256()
 
 
-def _fresh_key_like(public_key) -> tuple[PrivateKeyTypes, tuple[str, ...]]:
+def fresh_key_like(public_key) -> tuple[PrivateKeyTypes, tuple[str, ...]]:
     """A new key of the same type and size, so only the key differs, not the algorithm."""
     if isinstance(public_key, rsa.RSAPublicKey):
         return rsa.generate_private_key(65537, public_key.key_size), ()

@@ -12,7 +12,9 @@ ChangeCipherSpec) and plaintext alerts. That is enough to tell the three things 
 - the handshake completed: the client's Finished (TLS 1.2: an encrypted handshake record after
   its ChangeCipherSpec; TLS 1.3: its first encrypted record after ServerHello);
 - the client sent application data: TLS 1.2: any application-data record; TLS 1.3: an encrypted
-  record after its Finished that is larger than an alert.
+  record after its Finished that is larger than an alert, or 0-RTT early data: the first
+  application-data record of a client whose ClientHello offered early_data (its small
+  EndOfEarlyData after the ServerHello is then no alert).
 
 Pure: bytes in, events out. No sockets, no mitmproxy.
 """
@@ -33,9 +35,11 @@ HEADER_SIZE = 5
 # RFC 5246 6.2.3: a record is never longer than 2^14 + 2048 bytes, whatever the version.
 MAX_RECORD = 2**14 + 2048
 
+CLIENT_HELLO = 1
 SERVER_HELLO = 2
 CERTIFICATE = 11
 EXT_PRE_SHARED_KEY = 41
+EXT_EARLY_DATA = 42
 EXT_SUPPORTED_VERSIONS = 43
 # RFC 8446 4.1.3: a ServerHello with this random is a HelloRetryRequest, not the real one.
 HELLO_RETRY_RANDOM = bytes.fromhex(
@@ -115,6 +119,26 @@ def parse_server_hello(body: bytes) -> ServerHello:
     except IndexError:
         raise NotTls("truncated ServerHello") from None
     return ServerHello(version, random == HELLO_RETRY_RANDOM, psk)
+
+
+def client_hello_extensions(body: bytes) -> list[int]:
+    """The extension types of a ClientHello body (after the 4-byte handshake header)."""
+    try:
+        pos = 2 + 32  # legacy_version, random
+        pos += 1 + body[pos]  # legacy_session_id
+        pos += 2 + int.from_bytes(body[pos : pos + 2], "big")  # cipher_suites
+        pos += 1 + body[pos]  # legacy_compression_methods
+        if pos >= len(body):
+            return []
+        end = pos + 2 + int.from_bytes(body[pos : pos + 2], "big")
+        pos += 2
+        types = []
+        while pos + 4 <= min(end, len(body)):
+            types.append(int.from_bytes(body[pos : pos + 2], "big"))
+            pos += 4 + int.from_bytes(body[pos + 2 : pos + 4], "big")
+        return types
+    except IndexError:
+        raise NotTls("truncated ClientHello") from None
 
 
 # ---- events ---------------------------------------------------------------------------------
@@ -242,6 +266,9 @@ class TlsObserver:
         self.after_handshake_alert = False
         self.not_tls: str | None = None
         self._client_records_13 = 0  # TLS 1.3: encrypted client records after ServerHello
+        self._hello = bytearray()  # the client's ClientHello while it is being read
+        self.hello_read = False
+        self.early_data_offered = False  # its ClientHello has early_data: 0-RTT data follows
 
     @property
     def tls13(self) -> bool:
@@ -273,7 +300,7 @@ class TlsObserver:
         """The connection closed. A client that walks away once the server's flight has started
         (after ServerHello), without finishing and without an alert, refused in the handshake;
         unless the server had refused first with an alert."""
-        if self.done or self.handshake_done or self.client_finished:
+        if self.done or self.handshake_done or self.client_finished or self.client_data:
             return []
         if self.server_hello and self.server_alert is None:
             self.failed = True
@@ -284,6 +311,8 @@ class TlsObserver:
 
     def _wants_body(self, from_client: bool, header: RecordHeader) -> bool:
         if from_client:
+            if header.type == HANDSHAKE:
+                return not self.hello_read
             return header.type == ALERT and not self.client_encrypted
         if self.server_encrypted:
             return False
@@ -297,16 +326,42 @@ class TlsObserver:
             if self.server_hello and not self.tls13:
                 self.client_encrypted = True
         elif header.type == HANDSHAKE:
-            if self.client_encrypted and not self.tls13:  # TLS 1.2: its encrypted Finished
+            if not self.hello_read:
+                self._client_hello(body)
+            elif self.client_encrypted and not self.tls13:  # TLS 1.2: its encrypted Finished
                 self.client_finished = True
                 self._maybe_done(events)
         elif header.type == APPLICATION_DATA:
+            if self.early_data_offered:
+                # 0-RTT: whatever arrives first is its early data (the ServerHello may have
+                # passed it on the way); what follows, EndOfEarlyData included, is no alert.
+                self.client_encrypted = True
+                if not self.client_data:
+                    self.client_data = True
+                    events.append(Data("client"))
+                return
             if not self.server_hello:
-                return  # TLS 1.3 early data: sent before the server showed anything
+                return  # not a TLS stream we understand: nothing the server showed yet
             if self.tls13:
                 self._client_record_13(header, events)
             elif self.client_finished:
                 self._client_sent_data(events)
+
+    def _client_hello(self, body: bytes) -> None:
+        """Read the client's first handshake message, which may span records."""
+        self._hello += body
+        if len(self._hello) < 4:
+            return
+        size = int.from_bytes(self._hello[1:4], "big")
+        if self._hello[0] != CLIENT_HELLO or size > 4 * MAX_RECORD:
+            self.hello_read = True
+            self._hello.clear()
+            return
+        if len(self._hello) >= 4 + size:
+            extensions = client_hello_extensions(bytes(self._hello[4 : 4 + size]))
+            self.early_data_offered = EXT_EARLY_DATA in extensions
+            self.hello_read = True
+            self._hello.clear()
 
     def _client_record_13(self, header: RecordHeader, events: list[Event]) -> None:
         self.client_encrypted = True

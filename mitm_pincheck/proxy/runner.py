@@ -96,11 +96,10 @@ class Phases:
             if self.config.progress is None:
                 self._status(f"phase {index + 1}/{len(phases)}: {kind}")
             self.addon.start_phase(index, kind)
-            reason = "interrupted"
             try:
-                reason = await self._run_phase(kind)
+                await self._run_phase(kind)
             finally:
-                self.addon.end_phase(reason)
+                self.addon.end_phase("interrupted")  # nothing to do if the phase ended itself
             await self._run_followups(index, kind)
 
     def _record_app_package(self) -> None:
@@ -132,14 +131,13 @@ class Phases:
                     f"{', '.join(nxt.passed_through)} refused; again with those passed through"
                 )
             self.addon.start_phase(index, kind, only=frozenset(nxt.shown), **nxt.event_fields())
-            reason = "interrupted"
             try:
-                reason = await self._run_phase(kind)
+                await self._run_phase(kind)
             finally:
-                self.addon.end_phase(reason)
+                self.addon.end_phase("interrupted")  # nothing to do if the phase ended itself
             previous, shown = nxt, nxt.shown
 
-    async def _run_phase(self, kind: str) -> str:
+    async def _run_phase(self, kind: str) -> None:
         env = self.trigger_env(kind)
         trigger: asyncio.Task | None = None
         if self.config.trigger_fn is not None:
@@ -153,11 +151,16 @@ class Phases:
                 f"(or wait: settle {self.scenario.settle:g}s, timeout {self.scenario.timeout:g}s)"
             )
             enter = _enter_pressed()
+        reason = "interrupted"
         try:
-            return await self._wait_for_end(trigger, enter)
+            reason = await self._wait_for_end(trigger, enter)
         finally:
             if enter is not None:
                 enter.cancel()
+            # End the phase, closing and marking every live connection, *before* stopping the
+            # trigger: the kernel closes the connections of a client we kill, and that close
+            # must read as ours, never as the client's refusal.
+            self.addon.end_phase(reason)
             if trigger is not None and not trigger.done():
                 trigger.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -21,6 +21,7 @@ _OUTCOME_SHORT = {
     "accepted": "accepted",
     "rejected-after-handshake": "rejected after hs",
     "rejected-in-handshake": "rejected in hs",
+    "incompatible": "incompatible",
     "idle": "idle",
     "not-seen": "not seen",
 }

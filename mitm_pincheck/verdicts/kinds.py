@@ -56,6 +56,15 @@ _CATALOGUE = (
         needs_ca_trust=False,
     ),
     Kind(
+        name="spliced-chain",
+        presents="a self-signed leaf for the host followed by the real server's intermediates "
+        "and root",
+        pinned=REJECT,
+        unpinned=REJECT,
+        catches="pins looked for anywhere in the presented chain without validating it first",
+        needs_ca_trust=False,
+    ),
+    Kind(
         name="passthrough",
         presents="nothing of ours: the real server's certificate, untouched",
         pinned=ACCEPT,

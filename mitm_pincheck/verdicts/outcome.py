@@ -14,6 +14,10 @@ from mitm_pincheck.verdicts import evidence
 ACCEPTED = "accepted"
 REJECTED_IN_HANDSHAKE = "rejected-in-handshake"
 REJECTED_AFTER_HANDSHAKE = "rejected-after-handshake"
+# The handshake failed on the proxy's side (no shared version, cipher or signature algorithm:
+# our alert, not the client's), or the client left before it was shown our certificate with
+# an alert about the handshake itself. Not a refusal of anything: inconclusive.
+INCOMPATIBLE = "incompatible"
 IDLE = "idle"
 NOT_SEEN = "not-seen"
 
@@ -22,6 +26,7 @@ OUTCOMES: tuple[str, ...] = (
     ACCEPTED,
     REJECTED_AFTER_HANDSHAKE,
     REJECTED_IN_HANDSHAKE,
+    INCOMPATIBLE,
     IDLE,
     NOT_SEEN,
 )
@@ -33,6 +38,19 @@ STALLED = "stalled"
 NON_OUTCOMES: tuple[str, ...] = (RESUMED, STALLED)
 
 CLOSED_WITHOUT_ALERT = "closed without alert"
+RESET_AFTER_HANDSHAKE = "reset right after the handshake: data may have been lost"
+
+# Alerts a client sends about the handshake's parameters, never about a certificate: the
+# client could not negotiate with the proxy, which says nothing about what it trusts.
+INCOMPATIBLE_ALERTS = frozenset(
+    {
+        "protocol_version",
+        "insufficient_security",
+        "no_application_protocol",
+        "unsupported_extension",
+        "missing_extension",
+    }
+)
 
 # The only request fields that may leave the journal (never header values or query strings).
 REQUEST_FIELDS: tuple[str, ...] = (
@@ -98,12 +116,19 @@ class Connection:
     handshake_failed: bool = False
     handshake_alert: str | None = None  # from `handshake-failed`
     handshake_error: str | None = None
+    # Our own alert, when the proxy gave up on the handshake before the client sent any.
+    proxy_alert: str | None = None
+    # False when the client left before our certificate went out (journals from before this
+    # field: assumed sent, as they only journaled such failures).
+    certificate_sent: bool = True
     alerts_in_handshake: list[str] = field(default_factory=list)
     alerts_after_handshake: list[str] = field(default_factory=list)
     requests: list[Request] = field(default_factory=list)
     client_data: bool = False
+    client_bytes: int | None = None  # size of the first decrypted read, when known
     server_data: bool = False
     closed_by: str | None = None  # "client" | "proxy" | "server" | None
+    reset: bool = False  # the client's close was a TCP reset
 
     @property
     def alerts(self) -> list[str]:
@@ -188,6 +213,9 @@ def _apply(conn: Connection, name: object, ev: dict) -> None:
         conn.handshake_failed = True
         conn.handshake_alert = ev.get("alert") or conn.handshake_alert
         conn.handshake_error = ev.get("error") or conn.handshake_error
+        conn.proxy_alert = ev.get("proxy_alert") or conn.proxy_alert
+        if ev.get("certificate_sent") is False:
+            conn.certificate_sent = False
     elif name == "alert":
         alert = ev.get("alert")
         if alert:
@@ -203,11 +231,15 @@ def _apply(conn: Connection, name: object, ev: dict) -> None:
             conn.server_data = True
         else:
             conn.client_data = True
+            size = ev.get("bytes")
+            if conn.client_bytes is None and isinstance(size, int) and not isinstance(size, bool):
+                conn.client_bytes = size
     elif name == "closed":
         if conn.closed_by is None:
             # Only "client" is a refusal; "proxy", "server" (the upstream went away first) or
             # anything unknown is not the client's doing, so it must never turn into a pass.
             conn.closed_by = str(ev.get("by") or "unknown")
+            conn.reset = bool(ev.get("reset"))
 
 
 def classify(conn: Connection) -> ConnOutcome:
@@ -218,14 +250,28 @@ def classify(conn: Connection) -> ConnOutcome:
         r = conn.requests[0]
         return ConnOutcome(ACCEPTED, f"{r.method} {r.path}".strip())
     if conn.client_data:
+        if conn.client_bytes:
+            return ConnOutcome(ACCEPTED, f"{conn.client_bytes} bytes of non-HTTP data")
         return ConnOutcome(ACCEPTED, "application data")
     if conn.handshake_failed:
         alert = conn.handshake_alert or _first(conn.alerts_in_handshake)
+        if conn.proxy_alert and not alert:
+            return ConnOutcome(INCOMPATIBLE, f"{conn.proxy_alert} from the proxy")
+        if alert in INCOMPATIBLE_ALERTS:
+            return ConnOutcome(INCOMPATIBLE, f"{alert} from the client")
+        if not conn.certificate_sent:
+            if alert:
+                return ConnOutcome(INCOMPATIBLE, f"{alert} from the client, before our certificate")
+            return ConnOutcome(STALLED, "gone before our certificate was sent")
         return ConnOutcome(REJECTED_IN_HANDSHAKE, alert or CLOSED_WITHOUT_ALERT)
     if conn.handshake_ok:
         if conn.alerts_after_handshake:
             # close_notify counts too: OkHttp's CertificatePinner closes politely.
             return ConnOutcome(REJECTED_AFTER_HANDSHAKE, conn.alerts_after_handshake[0])
+        if conn.closed_by == "client" and conn.reset:
+            # A reset throws away what the client had not sent yet: a request held back by
+            # Nagle until our ACK came is lost with it. Not a refusal we can tell from a leak.
+            return ConnOutcome(IDLE, RESET_AFTER_HANDSHAKE)
         if conn.closed_by == "client":
             return ConnOutcome(REJECTED_AFTER_HANDSHAKE, CLOSED_WITHOUT_ALERT)
         # Still open at phase end, or closed by us (or by the upstream's going away).

@@ -16,6 +16,7 @@ from mitm_pincheck.verdicts.outcome import (
     ACCEPTED,
     NOT_SEEN,
     OUTCOMES,
+    REJECTED_AFTER_HANDSHAKE,
     REJECTED_IN_HANDSHAKE,
     RESUMED,
     STALLED,
@@ -26,7 +27,13 @@ from mitm_pincheck.verdicts.outcome import (
     fold_connections,
 )
 from mitm_pincheck.verdicts.seen import Refusals
-from mitm_pincheck.verdicts.verdict import FAIL, INCONCLUSIVE, PASS, decide
+from mitm_pincheck.verdicts.verdict import (
+    FAIL,
+    INCONCLUSIVE,
+    PASS,
+    decide,
+    unused_closes_unreliable,
+)
 
 SCHEMA = 1
 MAX_REQUESTS = 10
@@ -94,6 +101,7 @@ def build_report(events: Iterable[dict]) -> dict:
                     results.append(apppins.annotate(row, package))
                 ran.append(index in started)
 
+    _unused_closes(results)
     approached = seen.reword(results, refusals)
     summary = {
         "total": len(results),
@@ -320,6 +328,22 @@ def _row(
             "stalled": sum(o.outcome == STALLED for _, o in classified),
         },
     }
+
+
+def _unused_closes(results: list[dict]) -> None:
+    """Pre-connecting: a host that accepted a kind yet closed some of that phase's connections
+    unused opens connections it may never use, so its `rejected-after-handshake` rows are
+    inconclusive (docs/kinds.md, "Connections closed unused")."""
+    preconnecting = {
+        r["host"]
+        for r in results
+        if r["outcome"] == ACCEPTED and r["evidence"]["outcomes"].get(REJECTED_AFTER_HANDSHAKE)
+    }
+    for r in results:
+        if r["host"] in preconnecting and r["outcome"] == REJECTED_AFTER_HANDSHAKE:
+            alerts = r["evidence"]["alerts"]
+            v = unused_closes_unreliable(r["phase"], r["host"], alerts[0] if alerts else None)
+            r["verdict"], r["reason"] = v.verdict, v.reason
 
 
 def _not_run_row(host: str, phase: str, entry: Mapping, interrupted: bool) -> dict:

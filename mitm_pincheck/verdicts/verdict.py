@@ -15,10 +15,12 @@ from mitm_pincheck.verdicts.outcome import (
     ACCEPTED,
     CLOSED_WITHOUT_ALERT,
     IDLE,
+    INCOMPATIBLE,
     NOT_SEEN,
     OUTCOMES,
     REJECTED_AFTER_HANDSHAKE,
     REJECTED_IN_HANDSHAKE,
+    RESET_AFTER_HANDSHAKE,
 )
 
 PASS = "pass"
@@ -56,6 +58,11 @@ _KIND_WORDS: dict[str, _Words] = {
         "certificate signatures are not verified",
         "signatures are verified",
     ),
+    "spliced-chain": _Words(
+        "a self-signed certificate followed by the real server's intermediates",
+        "the pin is looked for anywhere in the chain, which is never validated",
+        "the chain is validated before any pin",
+    ),
     # Passthrough has its own rows in _TABLE; only `cert` is used.
     "passthrough": _Words("the real server's certificate", "", ""),
     "untrusted-ca": _Words(
@@ -91,6 +98,12 @@ _TABLE: dict[tuple[str, str, str], tuple[str, str]] = {
     (NOT_SEEN, _ANY, _ANY): (
         INCONCLUSIVE,
         "No connection to {host} in this phase: the app did not contact it, or bypassed the proxy.",
+    ),
+    (INCOMPATIBLE, _ANY, _ANY): (
+        INCONCLUSIVE,
+        "The app and the proxy could not agree on a TLS version, cipher or signature algorithm "
+        "for {host} ({detail}), so the app never judged {cert}: the handshake-failed error in "
+        "the journal says what did not match; report it as a limit of the proxy.",
     ),
     (IDLE, _ANY, _ANY): (
         INCONCLUSIVE,
@@ -197,10 +210,33 @@ def decide(
         after=words.holds
         if kind == "valid-ca"
         else "a check after the handshake caught it, though the TLS layer let it through",
-        sent=_sent(request, credentials),
+        sent=_sent(request, credentials, alert if outcome == ACCEPTED else None),
         detail=_detail(alert),
     )
+    if outcome == IDLE and alert == RESET_AFTER_HANDSHAKE:
+        reason = (
+            f"The app completed a handshake with {words.cert} for {host or 'the host'}, then "
+            "reset the connection without any data reaching the proxy; a reset throws away "
+            "what the app had not yet sent, so this may be a request lost on its way, not a "
+            "refusal."
+        )
     return Verdict(verdict, reason)
+
+
+def unused_closes_unreliable(kind: str, host: str, detail: str | None) -> Verdict:
+    """The verdict of a `rejected-after-handshake` row for a host that, in the same run, also
+    closed connections unused under a kind it accepted: it opens connections it may never use
+    (pre-connecting), and no wire signal tells such a close from a refusal."""
+    words = _KIND_WORDS.get(kind)
+    cert = words.cert if words else f"the {kind} certificate"
+    return Verdict(
+        INCONCLUSIVE,
+        f"The app completed a handshake with {cert} for {host or 'the host'}, then closed it "
+        f"({_detail(detail)}) without sending data, but in this run it also closed connections "
+        "unused under a certificate it accepted (pre-connecting), so its closes after the "
+        "handshake are not a reliable refusal signal: judge this host by the kinds refused in "
+        "the handshake, or test a build that does not pre-connect.",
+    )
 
 
 def _variant(kind: str, outcome: str, ca_trust_proven: bool) -> str:
@@ -225,11 +261,11 @@ def _lookup(outcome: str, expected: str, variant: str) -> tuple[str, str]:
     raise AssertionError(f"no verdict rule for {outcome} / {expected} / {variant}")
 
 
-def _sent(request: Mapping | None, credentials: Sequence[str]) -> str:
+def _sent(request: Mapping | None, credentials: Sequence[str], data: str | None = None) -> str:
     if request and request.get("method"):
         what = f"{request['method']} {request.get('path') or '/'}"
     else:
-        what = "application data"
+        what = data or "application data"  # e.g. "54 bytes of non-HTTP data"
     creds = [_header_title(c) for c in credentials]
     if not creds:
         return what

@@ -11,6 +11,9 @@
 //   unpinned          device trust store only
 //   trust-all         a TrustManager that accepts every chain and a HostnameVerifier that
 //                     accepts every name: the debug-build bug the negative kinds catch
+//   chain-pin         a TrustManager that accepts a chain when any certificate in it carries
+//                     the intermediate's pin, without validating the chain: the "pin anywhere
+//                     in the presented chain" bug that spliced-chain catches
 // Pins are base64(sha256(SubjectPublicKeyInfo)), OkHttp's "sha256/..." without the prefix.
 // Prints one line per variant: "MODE HOST: HTTP 200" or "MODE HOST: ExceptionClass: message".
 
@@ -94,6 +97,9 @@ public final class PinClient {
                 trust = new TrustAll();
                 builder.hostnameVerifier((name, session) -> true);
                 break;
+            case "chain-pin":
+                trust = new PinAnywhere(intermediatePin);
+                break;
             default:
                 throw new IllegalArgumentException("unknown mode " + mode);
         }
@@ -140,6 +146,40 @@ public final class PinClient {
             }
         }
         throw new IllegalStateException("no X509TrustManager");
+    }
+
+    /** Accepts a chain if any certificate in it has the pinned key; validates nothing else. */
+    static final class PinAnywhere implements X509TrustManager {
+        private final String pin;
+
+        PinAnywhere(String pin) {
+            this.pin = pin;
+        }
+
+        @Override
+        public void checkClientTrusted(X509Certificate[] chain, String authType) {}
+
+        @Override
+        public void checkServerTrusted(X509Certificate[] chain, String authType)
+                throws java.security.cert.CertificateException {
+            for (X509Certificate cert : chain) {
+                try {
+                    byte[] spki = java.security.MessageDigest.getInstance("SHA-256")
+                            .digest(cert.getPublicKey().getEncoded());
+                    if (java.util.Base64.getEncoder().encodeToString(spki).equals(pin)) {
+                        return;
+                    }
+                } catch (java.security.NoSuchAlgorithmException e) {
+                    throw new java.security.cert.CertificateException(e);
+                }
+            }
+            throw new java.security.cert.CertificateException("no pinned key in the chain");
+        }
+
+        @Override
+        public X509Certificate[] getAcceptedIssuers() {
+            return new X509Certificate[0];
+        }
     }
 
     /** The trust-all TrustManager shipped from a debug build. */

@@ -11,6 +11,7 @@ import datetime
 import http.server
 import ipaddress
 import json
+import os
 import ssl
 import threading
 from collections.abc import Sequence
@@ -54,6 +55,18 @@ def ca_certificate(subject: x509.Name, key, issuer: x509.Name, signer, now, path
     )
 
 
+def write_private_key(path: Path, key) -> Path:
+    """`key` as an unencrypted PEM file only its owner can read (created 0600, never wider)."""
+    data = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    return path
+
+
 @dataclass
 class Backend:
     """TLS web server on 127.0.0.1 for `hosts`; `ca_path` is what its clients must trust."""
@@ -67,6 +80,10 @@ class Backend:
     port: int = 0
     requests: list[dict] = field(default_factory=list)
     _server: http.server.ThreadingHTTPServer | None = None
+    # The leaf's and the intermediate's private keys alone (0600): what a scenario's
+    # keys.current names for pinned-key (keys.at: intermediate for the second).
+    key_path: Path | None = None
+    intermediate_key_path: Path | None = None
 
     @property
     def pin(self) -> str:
@@ -119,7 +136,18 @@ class Backend:
             + inter.public_bytes(pem)
         )
         chain_path.chmod(0o600)
-        return cls(directory, tuple(hosts), ca_path, chain_path, leaf, inter)
+        key_path = write_private_key(directory / "backend-key.pem", key)
+        inter_key_path = write_private_key(directory / "backend-intermediate-key.pem", inter_key)
+        return cls(
+            directory,
+            tuple(hosts),
+            ca_path,
+            chain_path,
+            leaf,
+            inter,
+            key_path=key_path,
+            intermediate_key_path=inter_key_path,
+        )
 
     def start(self) -> None:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

@@ -52,7 +52,7 @@ def finish(report: dict) -> dict:
 def _report(name, app, hosts, results, hints=()) -> dict:
     return finish(
         {
-            "schema": 1,
+            "schema": 2,
             "tool": {"name": "mitm-pincheck", "version": "0.1.0", "mitmproxy": "11.0.2"},
             "scenario": {
                 "name": name,
@@ -65,7 +65,13 @@ def _report(name, app, hosts, results, hints=()) -> dict:
             "finished": "2026-11-26T20:01:00+00:00",
             "duration": 60.0,
             "interrupted": False,
-            "ca_trust_proven": True,
+            "ca_trust": {
+                "sources": ["control"],
+                "pinned_key": [],
+                "control": ["static.cdn.example.com"],
+                "device_store": None,
+                "declared": False,
+            },
             "results": results,
             "hints": list(hints),
         }

@@ -120,3 +120,38 @@ def test_a_baseline_that_is_not_a_report_is_an_input_error():
         compare(sample_report(), {"results": [{"host": "a"}]})
     with pytest.raises(InputError):
         compare(sample_report(), [])
+
+
+def test_backup_key_rows_are_matched_by_their_key_file():
+    from mitm_pincheck.report.baseline import compare
+
+    def report(first: str, second: str) -> dict:
+        return {
+            "results": [
+                {
+                    "host": "api.example.com",
+                    "phase": "backup-key",
+                    "key": "k/b1.pem",
+                    "verdict": first,
+                },
+                {
+                    "host": "api.example.com",
+                    "phase": "backup-key",
+                    "key": "k/b2.pem",
+                    "verdict": second,
+                },
+            ]
+        }
+
+    changes = compare(report("pass", "fail"), report("pass", "pass"))
+    assert changes["regressions"] == [
+        {
+            "host": "api.example.com",
+            "phase": "backup-key",
+            "key": "k/b2.pem",
+            "before": "pass",
+            "after": "fail",
+        }
+    ]
+    # a key that is new in this run has no history: no change
+    assert compare(report("pass", "fail"), {"results": []})["regressions"] == []

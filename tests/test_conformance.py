@@ -48,8 +48,16 @@ SETTLE = 0.5
 # `after:ALERT` (rejected after it), ALERT being the first alert the proxy received, or `none`;
 # VERDICT is pass, FAIL or inconclusive.
 
-NEGATIVE = tuple(k for k, kind in KINDS.items() if k != "valid-ca" and kind.intercepts)
+# Refused by every correct client: the kinds that intercept, less valid-ca and the key kinds.
+NEGATIVE = tuple(
+    k for k, kind in KINDS.items() if k != "valid-ca" and kind.intercepts and not kind.key_role
+)
 ACCEPTS = "accepted pass"
+# Every variant's host has keys.current = the upstream's own key (the intermediate's for the
+# intermediate pin), so pinned-key is accepted by all and proves, per host, that the client
+# trusts the proxy CA; and one backup key no variant pins, so a pinning client's backup-key
+# row is the rotation outage (FAIL) and an unpinned one accepts it.
+KEYS_OK = {"pinned-key": ACCEPTS, "backup-key": ACCEPTS}
 
 
 def _passes(cells: dict[str, str]) -> dict[str, str]:
@@ -79,6 +87,7 @@ CURL_REFUSES = {**OPENSSL_REFUSES, "wrong-host": "after:close_notify pass"}
 # Node verifies in JavaScript after OpenSSL's handshake, then destroys the socket before its
 # Finished leaves: no alert, and from the proxy the handshake never completed.
 NODE_REFUSES = _passes({k: "in:none" for k in NEGATIVE})
+NODE12_REFUSES = _passes({k: "after:none" for k in NEGATIVE})
 TRUSTS_ALL = {k: "accepted FAIL" for k in NEGATIVE}
 # A JDK TrustManager that accepts any chain carrying the pinned intermediate, unvalidated: the
 # real intermediate comes with wrong-key and spliced-chain, nowhere else.
@@ -107,6 +116,8 @@ class Variant:
     label: str
     pinned: bool
     cells: dict[str, str]
+    tls: str = "1.3"  # the highest version the client offers
+    at: str = "leaf"  # where the pinned key sits: keys.at in the scenario
 
     def __post_init__(self):
         assert sorted(self.cells) == sorted(KIND_ORDER), self.host
@@ -125,7 +136,13 @@ VARIANTS = (
         "leaf-pin",
         "CertificatePinner on the leaf key",
         pinned=True,
-        cells={"valid-ca": "after:user_canceled pass", "passthrough": ACCEPTS, **JDK_REFUSES},
+        cells={
+            "valid-ca": "after:user_canceled pass",
+            "passthrough": ACCEPTS,
+            **JDK_REFUSES,
+            **KEYS_OK,
+            "backup-key": "after:user_canceled FAIL",
+        },
     ),
     Variant(
         "okhttp-intermediate.conf.test",
@@ -133,7 +150,14 @@ VARIANTS = (
         "intermediate-pin",
         "CertificatePinner on the intermediate key",
         pinned=True,
-        cells={"valid-ca": "after:user_canceled pass", "passthrough": ACCEPTS, **JDK_REFUSES},
+        cells={
+            "valid-ca": "after:user_canceled pass",
+            "passthrough": ACCEPTS,
+            **JDK_REFUSES,
+            **KEYS_OK,
+            "backup-key": "after:user_canceled FAIL",
+        },
+        at="intermediate",
     ),
     Variant(
         "okhttp-unpinned.conf.test",
@@ -141,7 +165,7 @@ VARIANTS = (
         "unpinned",
         "device trust store, no pins",
         pinned=False,
-        cells={"valid-ca": ACCEPTS, "passthrough": ACCEPTS, **JDK_REFUSES},
+        cells={"valid-ca": ACCEPTS, "passthrough": ACCEPTS, **JDK_REFUSES, **KEYS_OK},
     ),
     Variant(
         "okhttp-trustall.conf.test",
@@ -149,7 +173,7 @@ VARIANTS = (
         "trust-all",
         "trust-all TrustManager and HostnameVerifier",
         pinned=False,
-        cells={"valid-ca": ACCEPTS, "passthrough": ACCEPTS, **TRUSTS_ALL},
+        cells={"valid-ca": ACCEPTS, "passthrough": ACCEPTS, **TRUSTS_ALL, **KEYS_OK},
     ),
     Variant(
         "okhttp-chainpin.conf.test",
@@ -157,7 +181,14 @@ VARIANTS = (
         "chain-pin",
         "pin looked for anywhere in the presented chain, chain not validated",
         pinned=True,
-        cells={"valid-ca": "in:certificate_unknown pass", "passthrough": ACCEPTS, **PINS_ANYWHERE},
+        cells={
+            "valid-ca": "in:certificate_unknown pass",
+            "passthrough": ACCEPTS,
+            **PINS_ANYWHERE,
+            "pinned-key": ACCEPTS,
+            "backup-key": "in:certificate_unknown FAIL",
+        },
+        at="intermediate",
     ),
     Variant(
         "curl-pinned.conf.test",
@@ -165,7 +196,13 @@ VARIANTS = (
         "pinned",
         "`--pinnedpubkey` on the leaf key",
         pinned=True,
-        cells={"valid-ca": "after:close_notify pass", "passthrough": ACCEPTS, **CURL_REFUSES},
+        cells={
+            "valid-ca": "after:close_notify pass",
+            "passthrough": ACCEPTS,
+            **CURL_REFUSES,
+            **KEYS_OK,
+            "backup-key": "after:close_notify FAIL",
+        },
     ),
     Variant(
         "curl-unpinned.conf.test",
@@ -173,7 +210,7 @@ VARIANTS = (
         "unpinned",
         "`--cacert` only",
         pinned=False,
-        cells={"valid-ca": ACCEPTS, "passthrough": ACCEPTS, **CURL_REFUSES},
+        cells={"valid-ca": ACCEPTS, "passthrough": ACCEPTS, **CURL_REFUSES, **KEYS_OK},
     ),
     Variant(
         "curl-rsa.conf.test",
@@ -181,7 +218,14 @@ VARIANTS = (
         "rsa-only",
         "`--tls-max 1.2 --ciphers aRSA`: RSA certificates only",
         pinned=False,
-        cells={"valid-ca": ACCEPTS, **RSA_ONLY},
+        # the team's keys are EC, like the upstream's: no certificate it can use
+        cells={
+            "valid-ca": ACCEPTS,
+            **RSA_ONLY,
+            "pinned-key": "incompatible inconclusive",
+            "backup-key": "incompatible inconclusive",
+        },
+        tls="1.2",
     ),
     Variant(
         "curl-tls12.conf.test",
@@ -189,7 +233,8 @@ VARIANTS = (
         "tls12",
         "`--tls-max 1.2`, `--cacert` only",
         pinned=False,
-        cells={"valid-ca": ACCEPTS, "passthrough": ACCEPTS, **CURL_REFUSES},
+        cells={"valid-ca": ACCEPTS, "passthrough": ACCEPTS, **CURL_REFUSES, **KEYS_OK},
+        tls="1.2",
     ),
     Variant(
         "node-pinned.conf.test",
@@ -197,7 +242,13 @@ VARIANTS = (
         "pinned",
         "leaf pin checked in `checkServerIdentity`",
         pinned=True,
-        cells={"valid-ca": "in:none pass", "passthrough": ACCEPTS, **NODE_REFUSES},
+        cells={
+            "valid-ca": "in:none pass",
+            "passthrough": ACCEPTS,
+            **NODE_REFUSES,
+            **KEYS_OK,
+            "backup-key": "in:none FAIL",
+        },
     ),
     Variant(
         "node-unpinned.conf.test",
@@ -205,7 +256,33 @@ VARIANTS = (
         "unpinned",
         "`ca` option only",
         pinned=False,
-        cells={"valid-ca": ACCEPTS, "passthrough": ACCEPTS, **NODE_REFUSES},
+        cells={"valid-ca": ACCEPTS, "passthrough": ACCEPTS, **NODE_REFUSES, **KEYS_OK},
+    ),
+    # On TLS 1.2 Node sends its Finished before it verifies: every refusal moves after the
+    # handshake. Only a proof of CA trust (pinned-key here) lets such a refusal count.
+    Variant(
+        "node12-pinned.conf.test",
+        NODE,
+        "pinned@TLSv1.2",
+        "leaf pin checked in `checkServerIdentity`",
+        pinned=True,
+        cells={
+            "valid-ca": "after:none pass",
+            "passthrough": ACCEPTS,
+            **NODE12_REFUSES,
+            **KEYS_OK,
+            "backup-key": "after:none FAIL",
+        },
+        tls="1.2",
+    ),
+    Variant(
+        "node12-unpinned.conf.test",
+        NODE,
+        "unpinned@TLSv1.2",
+        "`ca` option only",
+        pinned=False,
+        cells={"valid-ca": ACCEPTS, "passthrough": ACCEPTS, **NODE12_REFUSES, **KEYS_OK},
+        tls="1.2",
     ),
     Variant(
         "openssl-nohostname.conf.test",
@@ -218,6 +295,7 @@ VARIANTS = (
             "passthrough": ACCEPTS,
             **OPENSSL_REFUSES,
             "wrong-host": "accepted FAIL",  # it checks the chain, not the name
+            **KEYS_OK,
         },
     ),
     Variant(
@@ -226,7 +304,7 @@ VARIANTS = (
         "hostname",
         "`-verify_return_error -verify_hostname`",
         pinned=False,
-        cells={"valid-ca": ACCEPTS, "passthrough": ACCEPTS, **OPENSSL_REFUSES},
+        cells={"valid-ca": ACCEPTS, "passthrough": ACCEPTS, **OPENSSL_REFUSES, **KEYS_OK},
     ),
     Variant(
         "python-pinned.conf.test",
@@ -234,7 +312,13 @@ VARIANTS = (
         "pinned",
         "default context, leaf pin checked after the handshake",
         pinned=True,
-        cells={"valid-ca": "after:none pass", "passthrough": ACCEPTS, **OPENSSL_REFUSES},
+        cells={
+            "valid-ca": "after:none pass",
+            "passthrough": ACCEPTS,
+            **OPENSSL_REFUSES,
+            **KEYS_OK,
+            "backup-key": "after:none FAIL",
+        },
     ),
     Variant(
         "python-unpinned.conf.test",
@@ -242,7 +326,7 @@ VARIANTS = (
         "unpinned",
         "`ssl.create_default_context(cafile=...)`",
         pinned=False,
-        cells={"valid-ca": ACCEPTS, "passthrough": ACCEPTS, **OPENSSL_REFUSES},
+        cells={"valid-ca": ACCEPTS, "passthrough": ACCEPTS, **OPENSSL_REFUSES, **KEYS_OK},
     ),
 )
 STACKS = tuple(dict.fromkeys(v.stack for v in VARIANTS))
@@ -454,19 +538,50 @@ def run_stack(tmp_path, upstream, confdir, stack, client) -> dict:
     said = SAID[stack] = {}
 
     def trigger(kind, env):
-        said[kind] = client(kind, env)
+        said.setdefault(kind, []).extend(client(kind, env))
 
+    keys = _key_files(tmp_path, upstream)
     return run_scenario(
         tmp_path,
         upstream,
         confdir,
         trigger,
         name=f"conformance: {stack}",
-        hosts=[{"host": v.host, "pinned": v.pinned} for v in _of(stack)],
+        hosts=[
+            {
+                "host": v.host,
+                "pinned": v.pinned,
+                "keys": {"current": keys[v.at], "backup": [keys["backup"]], "at": v.at},
+            }
+            for v in _of(stack)
+        ],
         phases=list(KIND_ORDER),
         settle=SETTLE,
         timeout=20,
     )
+
+
+def _key_files(directory: Path, upstream: Backend) -> dict[str, str]:
+    """The upstream's own keys and a backup key nobody pins, as the scenario names them."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from mitm_pincheck.backend import write_private_key
+
+    keys = directory / "keys"
+    keys.mkdir(exist_ok=True)
+    for name, source in (
+        ("leaf", upstream.key_path),
+        ("intermediate", upstream.intermediate_key_path),
+    ):
+        (keys / f"{name}.pem").unlink(missing_ok=True)
+        (keys / f"{name}.pem").write_bytes(source.read_bytes())
+        (keys / f"{name}.pem").chmod(0o600)
+    write_private_key(keys / "backup.pem", ec.generate_private_key(ec.SECP256R1()))
+    return {
+        "leaf": "keys/leaf.pem",
+        "intermediate": "keys/intermediate.pem",
+        "backup": "keys/backup.pem",
+    }
 
 
 @pytest.mark.slow
@@ -485,7 +600,16 @@ def test_every_kind_against_a_real_client_stack(
             want[(v.mode, kind)] = v.cells[kind]
     said = "\n".join(f"  {k}: {' | '.join(lines)}" for k, lines in SAID[stack].items())
     assert got == want, f"{stack}: the clients said\n{said}"
-    assert report["ca_trust_proven"] is True
+    # Every refusal of a proxy-CA kind rests on a proof for its own host: a pinning client's on
+    # its pinned-key acceptance, an unpinned one's on that or its own acceptance of valid-ca.
+    for v in _of(stack):
+        for kind in KIND_ORDER:
+            row = rows[(v.host, kind)]
+            if KINDS[kind].needs_ca_trust and row["outcome"].startswith("rejected"):
+                proof = row["evidence"]["proof"]
+                assert proof is not None and proof["host"] == v.host, (v.host, kind)
+                if v.pinned:
+                    assert proof["source"] == "pinned-key", (v.host, kind)
 
 
 # ---- passthrough: what the proxy reads off records it cannot decrypt ------------------------
@@ -603,10 +727,10 @@ SYMBOL = {"pass": "✅", "FAIL": "❌", "inconclusive": "❔"}
 def render_matrix(observed: dict[str, dict[str, str]] | None = None) -> str:
     """The matrix as a Markdown table: what was observed (host -> kind -> cell), a mismatch
     marked with what was expected; without `observed`, the expected cells."""
-    head = ["client", "variant", "pinned", *(f"`{k}`" for k in KIND_ORDER)]
+    head = ["client", "variant", "TLS", "pinned", *(f"`{k}`" for k in KIND_ORDER)]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for v in VARIANTS:
-        row = [v.stack, v.label, "yes" if v.pinned else "no"]
+        row = [v.stack, v.label, v.tls, "yes" if v.pinned else "no"]
         for kind in KIND_ORDER:
             want = v.cells[kind]
             if observed is None:

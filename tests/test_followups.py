@@ -184,11 +184,14 @@ def test_host_behind_a_refusing_host_is_seen_in_a_follow_up(run_scenario, device
     client, calls = _app(device_trust, backend)
     report = run_scenario(
         client,
-        hosts=[{"host": LOGIN, "pinned": True}, {"host": API, "pinned": False}],
+        # API is the app's own unpinned endpoint (control): its acceptance of valid-ca is the
+        # proof that makes LOGIN's refusal count (issue 10)
+        hosts=[{"host": LOGIN, "pinned": True}, {"host": API, "pinned": False, "control": True}],
         phases=["valid-ca", "self-signed"],
     )
     r = rows(report)
     assert r[(LOGIN, "valid-ca")]["outcome"] == "rejected-after-handshake"
+    assert r[(LOGIN, "valid-ca")]["evidence"]["proof"] == {"source": "control", "host": API}
     assert r[(LOGIN, "self-signed")]["outcome"] == "rejected-in-handshake"
     api_ca, api_ss = r[(API, "valid-ca")], r[(API, "self-signed")]
     assert api_ca["outcome"] == "accepted" and api_ca["verdict"] == "pass"

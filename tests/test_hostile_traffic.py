@@ -16,7 +16,11 @@ from collections import Counter
 from conftest import need, rows
 
 CORE = ["valid-ca", "self-signed", "wrong-key"]
-HOSTS = [{"host": "pinned.test", "pinned": True}, {"host": "open.test", "pinned": False}]
+# open.test is the app's own unpinned endpoint: its acceptance of valid-ca proves CA trust
+HOSTS = [
+    {"host": "pinned.test", "pinned": True},
+    {"host": "open.test", "pinned": False, "control": True},
+]
 HALF_OPEN = 200
 
 

@@ -52,7 +52,13 @@ def test_unpinned_curl_accepts_the_proxy_ca_and_rejects_the_rest(run_scenario, d
     assert r[("open.test", "valid-ca")]["evidence"]["notes"] == []
 
 
-def test_curl_pinnedpubkey_rejects_after_the_handshake(run_scenario, device_trust, backend):
+def test_curl_pinnedpubkey_rejects_after_the_handshake(
+    run_scenario, device_trust, backend, tmp_path
+):
+    # keys.current is the server's own key: curl accepts it from the proxy CA, which proves
+    # that it trusts the proxy CA for this host, so its refusal of valid-ca is the pin.
+    (tmp_path / "server.pem").write_bytes(backend.key_path.read_bytes())
+    (tmp_path / "server.pem").chmod(0o600)
     report = run_scenario(
         lambda kind, env: curl(
             env,
@@ -62,16 +68,18 @@ def test_curl_pinnedpubkey_rejects_after_the_handshake(run_scenario, device_trus
             "--pinnedpubkey",
             f"sha256//{backend.pin}",
         ),
-        hosts=[{"host": "pinned.test", "pinned": True}],
-        phases=CORE,
+        hosts=[{"host": "pinned.test", "pinned": True, "keys": {"current": "server.pem"}}],
+        phases=[*CORE, "pinned-key"],
     )
     r = rows(report)
     assert r[("pinned.test", "valid-ca")]["outcome"] == "rejected-after-handshake"
     assert r[("pinned.test", "valid-ca")]["verdict"] == "pass"
+    assert r[("pinned.test", "valid-ca")]["evidence"]["proof"]["source"] == "pinned-key"
+    assert r[("pinned.test", "pinned-key")]["outcome"] == "accepted"
     assert r[("pinned.test", "self-signed")]["outcome"] == "rejected-in-handshake"
     assert r[("pinned.test", "wrong-key")]["outcome"] == "rejected-in-handshake"
     assert report["exit_code"] == 0
-    assert report["ca_trust_proven"] is True
+    assert report["ca_trust"]["sources"] == ["pinned-key"]
 
 
 def test_trust_all_curl_fails_every_phase_and_names_the_leaked_credential(run_scenario, tmp_path):
@@ -140,9 +148,12 @@ def test_python_ssl_pin_check_after_handshake_and_handshake_rejection(
         except ssl.SSLError:
             pass
 
-    report = run_scenario(client, hosts=[{"host": "pinned.test", "pinned": True}], phases=CORE)
+    report = run_scenario(
+        client, hosts=[{"host": "pinned.test", "pinned": True}], phases=CORE, ca_trust="system"
+    )
     r = rows(report)
     assert r[("pinned.test", "valid-ca")]["outcome"] == "rejected-after-handshake"
+    assert r[("pinned.test", "valid-ca")]["evidence"]["proof"] == {"source": "declared"}
     assert r[("pinned.test", "self-signed")]["outcome"] == "rejected-in-handshake"
     assert r[("pinned.test", "wrong-key")]["outcome"] == "rejected-in-handshake"
     assert {row["verdict"] for row in report["results"]} == {"pass"}
@@ -159,11 +170,11 @@ def test_no_false_pass_when_the_proxy_ca_is_not_installed(run_scenario, backend)
     assert row["outcome"] == "rejected-in-handshake"
     assert row["verdict"] == "inconclusive"
     assert "CA" in row["reason"]
-    assert report["ca_trust_proven"] is False
+    assert report["ca_trust"]["sources"] == []
     assert report["exit_code"] == 3
 
 
-def test_in_handshake_rejection_passes_once_another_host_proved_ca_trust(
+def test_in_handshake_rejection_passes_once_a_control_host_of_the_app_proved_ca_trust(
     run_scenario, backend, device_trust
 ):
     def client(kind, env):
@@ -172,13 +183,20 @@ def test_in_handshake_rejection_passes_once_another_host_proved_ca_trust(
 
     report = run_scenario(
         client,
-        hosts=[{"host": "pinned.test", "pinned": True}, {"host": "open.test", "pinned": False}],
+        hosts=[
+            {"host": "pinned.test", "pinned": True},
+            {"host": "open.test", "pinned": False, "control": True},
+        ],
         phases=["valid-ca"],
     )
     r = rows(report)
     assert r[("open.test", "valid-ca")]["verdict"] == "pass"
     assert r[("pinned.test", "valid-ca")]["outcome"] == "rejected-in-handshake"
     assert r[("pinned.test", "valid-ca")]["verdict"] == "pass"
+    assert r[("pinned.test", "valid-ca")]["evidence"]["proof"] == {
+        "source": "control",
+        "host": "open.test",
+    }
 
 
 def test_host_never_contacted_is_inconclusive_not_seen(run_scenario, device_trust):

@@ -28,14 +28,32 @@ def test_demo_writes_every_format_and_they_agree(demo_run):
     report = json.loads((demo_run / "report.json").read_text())
     suites = ET.parse(demo_run / "junit.xml").getroot()
     cases = suites.findall(".//testcase")
-    assert len(cases) == len(report["results"]) == 12
-    assert len(suites.findall(".//failure")) == report["summary"]["fail"] == 3
+    assert len(report["results"]) == 21
+    assert len(cases) == report["summary"]["total"] == 15  # the 6 n/a rows are no tests
+    assert len(suites.findall(".//failure")) == report["summary"]["fail"] == 4
     assert len(suites.findall(".//skipped")) == report["summary"]["inconclusive"] == 3
+    # each backup key is a test of its own, named by its key file
+    names = {c.get("name") for c in cases if c.get("classname") == "pincheck.backup-key"}
+    assert names == {
+        "api.shop.demo demo-keys/backup-1.pem: expected accept",
+        "api.shop.demo demo-keys/backup-2.pem: expected accept",
+    }
+    proofs = {
+        (c.get("classname"), c.get("name")): c.find("properties/property").get("value")
+        for c in cases
+        if c.find("properties/property[@name='ca_trust_proof']") is not None
+    }
+    assert proofs[("pincheck.valid-ca", "api.shop.demo: expected reject")] == "pinned-key"
+    assert report["ca_trust"]["sources"] == ["pinned-key", "control"]
     html = (demo_run / "report.html").read_text()
     markdown = (demo_run / "report.md").read_text()
     for host in ("api.shop.demo", "cdn.shop.demo", "pay.shop.demo", "telemetry.shop.demo"):
         assert host in html
     assert "pay.shop.demo" in markdown and "telemetry.shop.demo" in markdown
+    assert "<dt>CA trust proof</dt><dd>pinned-key, control</dd>" in html
+    assert "CA trust proof: pinned-key" in html  # under the host's name
+    assert "CA trust proof: api.shop.demo pinned-key" in markdown
+    assert "rotating this server to that key would break the app" in markdown
 
 
 def test_baseline_with_one_flipped_verdict_yields_exactly_that_regression(demo_run, tmp_path):

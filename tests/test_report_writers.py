@@ -244,7 +244,7 @@ def test_report_json_keeps_the_report_key_order(tmp_path):
     writers.write_all(report, tmp_path)
     text = (tmp_path / "report.json").read_text()
     assert list(json.loads(text)) == list(report)
-    assert text.startswith('{\n  "schema": 1,')
+    assert text.startswith('{\n  "schema": 2,')
 
 
 # --- HTML ------------------------------------------------------------------------------------

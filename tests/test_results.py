@@ -17,7 +17,7 @@ TOP_KEYS = {
     "finished",
     "duration",
     "interrupted",
-    "ca_trust_proven",
+    "ca_trust",
     "summary",
     "exit_code",
     "results",
@@ -44,6 +44,7 @@ EVIDENCE_KEYS = {
     "notes",
     "resumed",
     "stalled",
+    "proof",
 }
 REQUEST_KEYS = {"method", "host", "path", "header_names", "credentials", "has_query"}
 
@@ -55,7 +56,9 @@ T0 = 1_795_000_000.0  # 2026-11-18T...
 class Journal:
     """Writes journal events the way the runner and addon do, with a clock."""
 
-    def __init__(self, hosts, phases=("valid-ca", "self-signed", "wrong-key"), t0=T0):
+    def __init__(
+        self, hosts, phases=("valid-ca", "self-signed", "wrong-key"), t0=T0, ca_trust=None
+    ):
         self.events: list[dict] = []
         self.t = t0
         self.n = 0
@@ -70,10 +73,13 @@ class Journal:
                 "file": "scenario.yaml",
                 "app": "com.example.app",
                 "hosts": [
-                    {"host": h, "pinned": p, "expect": e}
-                    for h, p, e in (h if len(h) == 3 else (*h, {}) for h in hosts)
+                    h
+                    if isinstance(h, dict)
+                    else {"host": h[0], "pinned": h[1], "expect": h[2] if len(h) == 3 else {}}
+                    for h in hosts
                 ],
                 "phases": list(phases),
+                "ca_trust": ca_trust,
                 "settle": 5,
                 "timeout": 60,
             },
@@ -167,9 +173,14 @@ def row(report, host, phase):
     return r
 
 
+def control(host: str) -> dict:
+    """A host of the same app that it does not pin, marked `control: true`."""
+    return {"host": host, "pinned": False, "expect": {}, "control": True}
+
+
 def okhttp_pinned_run() -> Journal:
     """A pinned API host (OkHttp CertificatePinner) and an unpinned CDN control."""
-    j = Journal([(API, True), (CDN, False)])
+    j = Journal([(API, True), control(CDN)])
     j.start()
     j.rejected_after(API)
     j.accepted(CDN)
@@ -192,10 +203,17 @@ def okhttp_pinned_run() -> Journal:
 def test_report_has_exactly_the_schema_keys():
     report = okhttp_pinned_run().report()
     assert set(report) == TOP_KEYS
-    assert report["schema"] == 1
+    assert report["schema"] == 2
     assert set(report["tool"]) == {"name", "version", "mitmproxy"}
-    assert set(report["scenario"]) == {"name", "file", "app", "hosts", "phases"}
-    assert set(report["summary"]) == {"total", "pass", "fail", "inconclusive"}
+    assert set(report["scenario"]) == {"name", "file", "app", "hosts", "phases", "ca_trust"}
+    assert set(report["summary"]) == {"total", "pass", "fail", "inconclusive", "n/a"}
+    assert set(report["ca_trust"]) == {
+        "sources",
+        "pinned_key",
+        "control",
+        "device_store",
+        "declared",
+    }
     for r in report["results"]:
         assert set(r) == RESULT_KEYS
         assert set(r["evidence"]) == EVIDENCE_KEYS
@@ -212,10 +230,11 @@ def test_scenario_and_tool_come_from_run_start():
         "file": "scenario.yaml",
         "app": "com.example.app",
         "hosts": [
-            {"host": API, "pinned": True, "expect": {}},
-            {"host": CDN, "pinned": False, "expect": {}},
+            {"host": API, "pinned": True, "expect": {}, "control": False, "keys": None},
+            {"host": CDN, "pinned": False, "expect": {}, "control": True, "keys": None},
         ],
         "phases": ["valid-ca", "self-signed", "wrong-key"],
+        "ca_trust": None,
     }
 
 
@@ -259,9 +278,10 @@ def test_a_journal_without_run_start_is_an_input_error():
 
 def test_okhttp_pinned_app_passes_every_phase():
     report = okhttp_pinned_run().report()
-    assert report["ca_trust_proven"] is True
+    assert report["ca_trust"]["sources"] == ["control"]
+    assert report["ca_trust"]["control"] == [CDN]
     assert [r["verdict"] for r in report["results"]] == ["pass"] * 6
-    assert report["summary"] == {"total": 6, "pass": 6, "fail": 0, "inconclusive": 0}
+    assert report["summary"] == {"total": 6, "pass": 6, "fail": 0, "inconclusive": 0, "n/a": 0}
     assert report["exit_code"] == 0
     assert report["interrupted"] is False
     assert report["hints"] == []
@@ -308,27 +328,50 @@ def test_android_style_in_handshake_pin_failure_without_a_control_is_inconclusiv
     j.finish()
     report = j.report()
     r = row(report, API, "valid-ca")
-    assert report["ca_trust_proven"] is False
+    assert report["ca_trust"]["sources"] == []
     assert r["verdict"] == "inconclusive"
-    assert "proxy CA may not be installed" in r["reason"]
+    assert r["evidence"]["proof"] is None
+    assert "nothing in this run proves that it trusts the proxy CA" in r["reason"]
     assert report["exit_code"] == 3
-    assert any("system" in h and "valid-ca" in h for h in report["hints"])
+    (hint,) = [h for h in report["hints"] if "proof" in h]
+    for way in ("keys.current", "control: true", "run --android", "ca_trust: system"):
+        assert way in hint
 
 
 def test_in_handshake_pin_failure_passes_when_a_control_host_proved_ca_trust():
-    j = Journal([(API, True), (CDN, False)], phases=["valid-ca"])
+    j = Journal([(API, True), control(CDN)], phases=["valid-ca"])
     j.start()
     j.rejected_in(API, alert="certificate_unknown")
     j.accepted(CDN)
     j.end()
     j.finish()
     report = j.report()
-    assert report["ca_trust_proven"] is True
-    assert row(report, API, "valid-ca")["verdict"] == "pass"
-    assert not any("system" in h for h in report["hints"])
+    r = row(report, API, "valid-ca")
+    assert r["verdict"] == "pass"
+    assert r["evidence"]["proof"] == {"source": "control", "host": CDN}
+    assert f"control host {CDN}" in r["reason"]
+    assert not any("proof" in h for h in report["hints"])
 
 
-def test_a_rejection_after_handshake_on_another_host_proves_ca_trust():
+@pytest.mark.parametrize("refusal", ["rejected_in", "rejected_after"])
+def test_a_host_that_is_no_control_proves_nothing_for_another_host(refusal):
+    # The browser (or a trust-all debug app) accepts the user-store CA; the app does not.
+    j = Journal([(API, True), (CDN, False)], phases=["valid-ca"])
+    j.start()
+    getattr(j, refusal)(API)
+    j.accepted(CDN)
+    j.end()
+    j.finish()
+    report = j.report()
+    assert row(report, API, "valid-ca")["verdict"] == "inconclusive"
+    assert row(report, API, "valid-ca")["evidence"]["proof"] is None
+    assert report["ca_trust"]["sources"] == []
+    assert report["exit_code"] == 3
+
+
+def test_a_completed_handshake_on_another_host_proves_nothing():
+    # Was: any handshake under valid-ca proved trust for the whole run. On TLS 1.2 Node
+    # completes the handshake and then refuses an untrusted CA: nothing may pass here.
     other = "auth.example.com"
     j = Journal([(API, True), (other, True)], phases=["valid-ca"])
     j.start()
@@ -337,25 +380,34 @@ def test_a_rejection_after_handshake_on_another_host_proves_ca_trust():
     j.end()
     j.finish()
     report = j.report()
-    assert report["ca_trust_proven"] is True
-    assert row(report, API, "valid-ca")["verdict"] == "pass"
-    assert row(report, other, "valid-ca")["verdict"] == "pass"
+    assert [r["verdict"] for r in report["results"]] == ["inconclusive", "inconclusive"]
+    assert report["exit_code"] == 3
 
 
 def test_a_resumed_handshake_under_valid_ca_does_not_prove_ca_trust():
-    j = Journal([(API, True), (CDN, False)], phases=["valid-ca"])
+    j = Journal([(API, True), control(CDN)], phases=["valid-ca"])
     j.start()
     j.rejected_in(API)
     j.resumed(CDN)
     j.end()
     j.finish()
     report = j.report()
-    assert report["ca_trust_proven"] is False
+    assert report["ca_trust"]["sources"] == []
     assert row(report, API, "valid-ca")["verdict"] == "inconclusive"
 
 
+def test_a_control_that_only_completes_a_handshake_proves_nothing():
+    j = Journal([(API, True), control(CDN)], phases=["valid-ca"])
+    j.start()
+    j.rejected_in(API)
+    j.rejected_after(CDN)
+    j.end()
+    j.finish()
+    assert row(j.report(), API, "valid-ca")["verdict"] == "inconclusive"
+
+
 def test_a_handshake_under_another_kind_does_not_prove_ca_trust():
-    j = Journal([(API, True), (CDN, False)], phases=["valid-ca", "self-signed"])
+    j = Journal([(API, True), control(CDN)], phases=["valid-ca", "self-signed"])
     j.start()
     j.rejected_in(API)
     j.end()
@@ -364,13 +416,13 @@ def test_a_handshake_under_another_kind_does_not_prove_ca_trust():
     j.end()
     j.finish()
     report = j.report()
-    assert report["ca_trust_proven"] is False
+    assert report["ca_trust"]["sources"] == []
     assert row(report, API, "valid-ca")["verdict"] == "inconclusive"
     assert row(report, CDN, "self-signed")["verdict"] == "fail"
 
 
 def test_proof_in_a_later_phase_still_counts_for_the_whole_run():
-    j = Journal([(API, True), (CDN, False)], phases=["expired", "valid-ca"])
+    j = Journal([(API, True), control(CDN)], phases=["expired", "valid-ca"])
     j.start()
     j.rejected_in(API, alert="certificate_expired")
     j.rejected_in(CDN, alert="certificate_expired")
@@ -597,7 +649,7 @@ def test_wildcard_pattern_never_seen_keeps_one_row_named_after_the_pattern():
 
 
 def test_phases_that_never_started_get_not_seen_rows_saying_the_run_was_interrupted():
-    j = Journal([(API, True)], phases=["valid-ca", "self-signed", "wrong-key"])
+    j = Journal([(API, True)], phases=["valid-ca", "self-signed", "wrong-key"], ca_trust="system")
     j.start()
     j.rejected_after(API)
     j.end(reason="interrupted")
@@ -611,7 +663,7 @@ def test_phases_that_never_started_get_not_seen_rows_saying_the_run_was_interrup
         assert r["reason"] == f"The {phase} phase did not run because the run was interrupted."
         assert r["expected"] == "reject"
         assert set(r["evidence"]) == EVIDENCE_KEYS
-    assert report["summary"] == {"total": 3, "pass": 1, "fail": 0, "inconclusive": 2}
+    assert report["summary"] == {"total": 3, "pass": 1, "fail": 0, "inconclusive": 2, "n/a": 0}
     assert report["exit_code"] == 3
 
 
@@ -661,7 +713,7 @@ def test_a_host_never_seen_in_any_phase_that_ran_hints_at_a_proxy_bypass():
 
 
 def test_no_bypass_hint_for_phases_that_never_ran():
-    j = Journal([(API, True)], phases=["valid-ca", "self-signed"])
+    j = Journal([(API, True)], phases=["valid-ca", "self-signed"], ca_trust="system")
     j.start()
     j.rejected_after(API)
     j.end(reason="interrupted")
@@ -676,7 +728,8 @@ def test_ca_hint_only_for_in_handshake_rejections_under_kinds_that_need_ca_trust
     j.end()
     j.finish()
     report = j.report()
-    assert report["ca_trust_proven"] is False
+    assert report["ca_trust"]["sources"] == []
+    assert row(report, API, "self-signed")["evidence"]["proof"] is None
     assert report["hints"] == []
     assert report["exit_code"] == 0
 
@@ -714,11 +767,299 @@ def test_a_wildcard_never_matched_says_so_without_a_double_negative():
     )
 
 
+# --- proof of CA trust, per host ------------------------------------------------------------------
+
+KEY = {"file": "keys/api.pem", "pin": "sha256/AAAA"}
+B1 = {"file": "keys/backup-1.pem", "pin": "sha256/BBBB"}
+B2 = {"file": "keys/backup-2.pem", "pin": "sha256/CCCC"}
+
+
+def keyed(host: str, current=KEY, backup=(B1, B2), pinned=True) -> dict:
+    return {
+        "host": host,
+        "pinned": pinned,
+        "expect": {},
+        "keys": {"current": current, "backup": list(backup), "at": "leaf"},
+    }
+
+
+def test_pinned_key_accepted_proves_trust_for_that_host_and_its_valid_ca_refusal_passes():
+    j = Journal([keyed(API)], phases=["valid-ca", "pinned-key"])
+    j.start()
+    j.rejected_in(API, alert="certificate_unknown")  # Android NSC: pin checked in the handshake
+    j.end()
+    j.start()
+    j.accepted(API)
+    j.end()
+    j.finish()
+    report = j.report()
+    r = row(report, API, "valid-ca")
+    assert r["verdict"] == "pass"
+    assert r["evidence"]["proof"] == {"source": "pinned-key", "host": API}
+    assert "accepted the proxy CA's certificate with its pinned key in this run" in r["reason"]
+    pk = row(report, API, "pinned-key")
+    assert pk["verdict"] == "pass"
+    assert pk["evidence"]["key"] == KEY
+    assert "key" not in pk  # one current key per host: the phase names the row
+    assert report["ca_trust"]["sources"] == ["pinned-key"]
+    assert report["ca_trust"]["pinned_key"] == [API]
+    assert report["exit_code"] == 0
+
+
+def test_pinned_key_refused_leaves_valid_ca_inconclusive():
+    j = Journal([keyed(API)], phases=["valid-ca", "pinned-key"])
+    j.start()
+    j.rejected_in(API)
+    j.end()
+    j.start()
+    j.rejected_in(API)
+    j.end()
+    j.finish()
+    report = j.report()
+    assert row(report, API, "valid-ca")["verdict"] == "inconclusive"
+    pk = row(report, API, "pinned-key")
+    assert pk["verdict"] == "inconclusive"
+    assert "not the key it pins" in pk["reason"]
+    assert report["exit_code"] == 3
+
+
+def test_pinned_key_proof_is_per_host_even_under_one_wildcard():
+    a, b = "a.example.com", "b.example.com"
+    j = Journal([keyed("*.example.com")], phases=["valid-ca", "pinned-key"])
+    j.start()
+    j.rejected_in(a, pattern="*.example.com")
+    j.rejected_in(b, pattern="*.example.com")
+    j.end()
+    j.start()
+    j.accepted(a, pattern="*.example.com")
+    j.rejected_in(b, pattern="*.example.com")
+    j.end()
+    j.finish()
+    report = j.report()
+    assert row(report, a, "valid-ca")["verdict"] == "pass"
+    assert row(report, b, "valid-ca")["verdict"] == "inconclusive"
+
+
+def backup_run(first: str, second: str) -> dict:
+    j = Journal([keyed(API)], phases=["valid-ca", "pinned-key", "backup-key", "backup-key"])
+    j.start()
+    j.rejected_after(API)
+    j.end()
+    j.start()
+    j.accepted(API)
+    j.end()
+    for outcome in (first, second):
+        j.start()
+        getattr(j, outcome)(API)
+        j.end()
+    j.finish()
+    return j.report()
+
+
+def test_each_backup_key_gets_its_own_row_named_by_its_file():
+    report = backup_run("accepted", "rejected_in")
+    rows = [r for r in report["results"] if r["phase"] == "backup-key"]
+    assert [(r["key"], r["verdict"]) for r in rows] == [
+        ("keys/backup-1.pem", "pass"),
+        ("keys/backup-2.pem", "fail"),
+    ]
+    fail = rows[1]
+    assert "rotating this server to that key would break the app" in fail["reason"]
+    assert "backup key keys/backup-2.pem" in fail["reason"]
+    assert fail["evidence"]["key"] == B2
+    assert fail["evidence"]["proof"]["source"] == "pinned-key"
+    assert report["exit_code"] == 1
+
+
+def test_a_backup_key_refused_after_the_handshake_fails_too():
+    report = backup_run("rejected_after", "accepted")
+    rows = [r for r in report["results"] if r["phase"] == "backup-key"]
+    assert [r["verdict"] for r in rows] == ["fail", "pass"]
+
+
+def test_a_backup_key_refused_without_any_proof_is_inconclusive():
+    j = Journal([keyed(API, backup=(B1,))], phases=["backup-key"])
+    j.start()
+    j.rejected_in(API)
+    j.end()
+    j.finish()
+    assert row(j.report(), API, "backup-key")["verdict"] == "inconclusive"
+
+
+def test_hosts_without_keys_get_one_na_row_per_key_kind_that_counts_for_nothing():
+    j = Journal(
+        [keyed(API, backup=(B1, B2)), control(CDN)],
+        phases=["valid-ca", "pinned-key", "backup-key", "backup-key"],
+    )
+    j.start()
+    j.rejected_in(API)
+    j.accepted(CDN)
+    j.end()
+    for _ in range(3):
+        j.start()
+        j.accepted(API)
+        j.end()
+    j.finish()
+    report = j.report()
+    cdn = [r for r in report["results"] if r["host"] == CDN]
+    assert [(r["phase"], r["verdict"]) for r in cdn] == [
+        ("valid-ca", "pass"),
+        ("pinned-key", "n/a"),
+        ("backup-key", "n/a"),
+    ]
+    assert "no keys.current" in cdn[1]["reason"]
+    assert report["summary"] == {"total": 5, "pass": 5, "fail": 0, "inconclusive": 0, "n/a": 2}
+    assert report["exit_code"] == 0
+    assert report["hints"] == []
+
+
+def test_a_host_with_fewer_backup_keys_has_no_row_in_the_later_rounds():
+    other = "auth.example.com"
+    j = Journal(
+        [keyed(API, backup=(B1, B2)), keyed(other, backup=(B1,))],
+        phases=["backup-key", "backup-key"],
+        ca_trust="system",
+    )
+    for _ in range(2):
+        j.start()
+        j.accepted(API)
+        j.accepted(other)
+        j.end()
+    j.finish()
+    rows = [(r["host"], r.get("key")) for r in j.report()["results"]]
+    assert rows == [(API, B1["file"]), (other, B1["file"]), (API, B2["file"])]
+
+
+def test_only_a_host_that_sent_data_under_valid_ca_is_its_own_proof():
+    j = Journal([(CDN, False)], phases=["valid-ca", "expired"])
+    j.start()
+    j.accepted(CDN)
+    j.end()
+    j.start()
+    j.rejected_in(CDN, alert="certificate_expired")
+    j.end()
+    j.finish()
+    r = row(j.report(), CDN, "expired")
+    assert r["verdict"] == "pass"
+    assert r["evidence"]["proof"] == {"source": "control", "host": CDN}
+    assert "itself accepted" in r["reason"]
+
+
+def ca_store_run(store: str, path: str | None = None, ca_trust=None) -> dict:
+    j = Journal([(API, True)], phases=["valid-ca"], ca_trust=ca_trust)
+    j.add("ca-store", store=store, path=path, serial="emulator-5554")
+    j.start()
+    j.rejected_in(API)
+    j.end()
+    j.finish()
+    return j.report()
+
+
+def test_the_proxy_ca_in_the_device_system_store_is_proof():
+    path = "/apex/com.android.conscrypt/cacerts/c8750f0d.0"
+    report = ca_store_run("system", path)
+    r = row(report, API, "valid-ca")
+    assert r["verdict"] == "pass"
+    assert r["evidence"]["proof"] == {"source": "device-store", "path": path}
+    assert path in r["reason"]
+    assert report["ca_trust"]["sources"] == ["device-store"]
+    assert report["ca_trust"]["device_store"]["store"] == "system"
+
+
+@pytest.mark.parametrize("store", ["user", "none", "unknown"])
+def test_the_proxy_ca_only_in_the_user_store_is_no_proof_and_a_hint_says_so(store):
+    report = ca_store_run(store)
+    assert row(report, API, "valid-ca")["verdict"] == "inconclusive"
+    assert report["ca_trust"]["sources"] == []
+    assert any("no proof that the app trusts it" in h for h in report["hints"])
+
+
+def test_ca_trust_system_in_the_scenario_is_declared_proof():
+    j = Journal([(API, True)], phases=["valid-ca"], ca_trust="system")
+    j.start()
+    j.rejected_after(API)
+    j.end()
+    j.finish()
+    report = j.report()
+    r = row(report, API, "valid-ca")
+    assert r["verdict"] == "pass"
+    assert r["evidence"]["proof"] == {"source": "declared"}
+    assert "its word, not checked" in r["reason"]
+    assert report["ca_trust"]["declared"] is True
+    assert report["scenario"]["ca_trust"] == "system"
+
+
+def test_the_strongest_proof_wins():
+    j = Journal(
+        [keyed(API), (("auth.example.com", True)), control(CDN)],
+        phases=["valid-ca", "pinned-key"],
+        ca_trust="system",
+    )
+    j.add("ca-store", store="system", path="/system/etc/security/cacerts/c8750f0d.0")
+    j.start()
+    j.rejected_in(API)
+    j.rejected_in("auth.example.com")
+    j.accepted(CDN)
+    j.end()
+    j.start()
+    j.accepted(API)
+    j.end()
+    j.finish()
+    report = j.report()
+    assert row(report, API, "valid-ca")["evidence"]["proof"]["source"] == "pinned-key"
+    assert row(report, "auth.example.com", "valid-ca")["evidence"]["proof"]["source"] == "control"
+    assert report["ca_trust"]["sources"] == ["pinned-key", "control", "device-store", "declared"]
+    j2 = Journal([(API, True)], phases=["valid-ca"], ca_trust="system")
+    j2.add("ca-store", store="system", path="/x/c8750f0d.0")
+    j2.start()
+    j2.rejected_in(API)
+    j2.end()
+    j2.finish()
+    assert row(j2.report(), API, "valid-ca")["evidence"]["proof"]["source"] == "device-store"
+
+
+def test_the_report_never_copies_key_material_from_the_journal():
+    host = keyed(API)
+    host["keys"]["current"] = {**KEY, "pem": "-----BEGIN PRIVATE KEY-----SECRET"}
+    j = Journal([host], phases=["pinned-key"])
+    j.start()
+    j.accepted(API)
+    j.end()
+    j.finish()
+    assert "SECRET" not in json.dumps(j.report())
+
+
+def test_rows_of_phase_gives_one_backup_key_round_at_a_time():
+    from mitm_pincheck.verdicts.results import rows_of_phase
+
+    j = Journal(
+        [keyed(API, backup=(B1, B2)), (CDN, False)],
+        phases=["valid-ca", "backup-key", "backup-key"],
+        ca_trust="system",
+    )
+    for _ in range(3):
+        j.start()
+        j.accepted(API)
+        j.end()
+    j.finish()
+    report = j.report()
+    assert [(r["host"], r["verdict"]) for r in rows_of_phase(report, 0)] == [
+        (API, "fail"),  # pinned, and it accepted valid-ca
+        (CDN, "inconclusive"),
+    ]
+    assert [(r["host"], r.get("key")) for r in rows_of_phase(report, 1)] == [
+        (API, B1["file"]),
+        (CDN, None),
+    ]
+    assert [(r["host"], r.get("key")) for r in rows_of_phase(report, 2)] == [(API, B2["file"])]
+    assert rows_of_phase(report, 3) == []
+
+
 # --- connections closed unused (issue 11, item 10) ------------------------------------------
 
 
 def test_a_host_that_accepted_yet_closed_connections_unused_gets_no_pass_for_closing():
-    j = Journal([(API, True), (CDN, True)], phases=("passthrough", "valid-ca"))
+    j = Journal([(API, True), (CDN, True)], phases=("passthrough", "valid-ca"), ca_trust="system")
     j.start()
     j.rejected_after(API, alert=None)  # pre-connected, never used
     j.accepted(API)

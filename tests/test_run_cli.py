@@ -51,7 +51,10 @@ def test_run_cli_with_curl_as_the_app(tmp_path, backend, confdir, device_trust):
     scenario = write_scenario(
         tmp_path,
         backend,
-        hosts=[{"host": "pinned.test", "pinned": True}, {"host": "open.test", "pinned": False}],
+        hosts=[
+            {"host": "pinned.test", "pinned": True},
+            {"host": "open.test", "pinned": False, "control": True},
+        ],
         trigger=trigger,
     )
     out = tmp_path / "out"
@@ -71,6 +74,7 @@ def test_run_cli_with_curl_as_the_app(tmp_path, backend, confdir, device_trust):
     assert len(report["results"]) == 6
     assert {r["verdict"] for r in report["results"]} == {"pass"}
     assert rows(report)[("pinned.test", "valid-ca")]["outcome"] == "rejected-after-handshake"
+    assert rows(report)[("pinned.test", "valid-ca")]["evidence"]["proof"]["source"] == "control"
     assert rows(report)[("open.test", "valid-ca")]["outcome"] == "accepted"
     assert rows(report)[("open.test", "valid-ca")]["evidence"]["credentials"] == ["cookie"]
     for path in out.iterdir():

@@ -373,8 +373,16 @@ def test_to_dict_has_the_journal_shape_and_no_trigger_or_resolve():
         "name": "shop",
         "file": "dir/shop.yaml",
         "app": "shop 1.0",
-        "hosts": [{"host": "api.example.com", "pinned": True, "expect": {"valid-ca": "accept"}}],
+        "hosts": [
+            {
+                "host": "api.example.com",
+                "pinned": True,
+                "expect": {"valid-ca": "accept"},
+                "control": False,
+            }
+        ],
         "phases": list(kinds.DEFAULT_PHASES),
+        "ca_trust": None,
         "settle": 5.0,
         "timeout": 60.0,
         "isolate": True,
@@ -732,7 +740,14 @@ SHIPPED = sorted(SCENARIOS.glob("*.yaml")) + sorted(SCENARIOS.glob("*.yml"))
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=[p.name for p in SHIPPED])
-def test_every_shipped_scenario_validates(path):
+def test_every_shipped_scenario_validates(path, tmp_path):
+    if path.name == "demo.yaml":
+        # its key files are written by the demo, next to its copy of the scenario
+        from mitm_pincheck import demo
+
+        demo.write_keys(tmp_path)
+        path = Path(tmp_path / "demo.yaml")
+        path.write_text(demo.scenario_text())
     s = load(path)
     assert s.hosts
 
@@ -742,4 +757,5 @@ def test_the_android_example_shows_every_feature():
     assert any(h.pinned for h in s.hosts) and any(not h.pinned for h in s.hosts)
     assert any(h.host.startswith("*.") for h in s.hosts)
     assert any(h.expect for h in s.hosts)
+    assert any(h.control for h in s.hosts)
     assert s.trigger and s.trigger.startswith("adb ")

@@ -19,48 +19,66 @@ from mitm_pincheck.verdicts.outcome import (
     RESUMED,
     STALLED,
 )
-from mitm_pincheck.verdicts.verdict import FAIL, INCONCLUSIVE, PASS, Verdict, decide
+from mitm_pincheck.verdicts.verdict import (
+    FAIL,
+    INCONCLUSIVE,
+    PASS,
+    PROOF_SOURCES,
+    Verdict,
+    decide,
+    proof_words,
+)
 
 HOST = "api.example.com"
+PROOFS = {
+    "pinned-key": {"source": "pinned-key", "host": HOST},
+    "control": {"source": "control", "host": "cdn.example.com"},
+    "control-self": {"source": "control", "host": HOST},
+    "device-store": {"source": "device-store", "path": "/system/etc/security/cacerts/c8750f0d.0"},
+    "declared": {"source": "declared"},
+    None: None,
+}
+REFUSED = (REJECTED_IN_HANDSHAKE, REJECTED_AFTER_HANDSHAKE)
+PROVEN = {"source": "declared"}
 
 
-def oracle(kind: str, expected: str, outcome: str, ca_trust_proven: bool) -> str:
-    """DESIGN.md "Verdict rules", written out independently of verdict.py."""
+def oracle(kind: str, expected: str, outcome: str, proof) -> str:
+    """DESIGN.md "Verdict rules" and issue 10, written out independently of verdict.py."""
     if outcome in (NOT_SEEN, IDLE, INCOMPATIBLE):  # the proxy could not talk to it: no evidence
         return INCONCLUSIVE
-    if (
-        outcome == REJECTED_IN_HANDSHAKE
-        and kinds.KINDS[kind].needs_ca_trust
-        and not ca_trust_proven
-    ):
-        return INCONCLUSIVE
+    if outcome in REFUSED and kinds.KINDS[kind].needs_ca_trust:
+        if kind == "pinned-key":
+            return INCONCLUSIVE  # an untrusted CA or a key it does not pin: no finding
+        if proof is None:
+            return INCONCLUSIVE  # a completed handshake is never proof
     did = "accept" if outcome == ACCEPTED else "reject"
     return PASS if did == expected else FAIL
 
 
-TABLE = list(itertools.product(kinds.KINDS, kinds.EXPECTATIONS, OUTCOMES, (True, False)))
+TABLE = list(itertools.product(kinds.KINDS, kinds.EXPECTATIONS, OUTCOMES, PROOFS))
 
 
-@pytest.mark.parametrize("kind, expected, outcome, proven", TABLE)
+@pytest.mark.parametrize("kind, expected, outcome, proof", TABLE)
 def test_every_kind_expectation_outcome_and_proof_gets_the_designed_verdict(
-    kind, expected, outcome, proven
+    kind, expected, outcome, proof
 ):
-    got = decide(kind, expected, outcome, proven, host=HOST)
+    got = decide(kind, expected, outcome, PROOFS[proof], host=HOST)
     assert isinstance(got, Verdict)
-    assert got.verdict == oracle(kind, expected, outcome, proven)
+    assert got.verdict == oracle(kind, expected, outcome, PROOFS[proof])
 
 
-@pytest.mark.parametrize("kind, expected, outcome, proven", TABLE)
-def test_every_reason_is_one_plain_sentence_naming_the_host(kind, expected, outcome, proven):
+@pytest.mark.parametrize("kind, expected, outcome, proof", TABLE)
+def test_every_reason_is_one_plain_sentence_naming_the_host(kind, expected, outcome, proof):
     reason = decide(
         kind,
         expected,
         outcome,
-        proven,
+        PROOFS[proof],
         host=HOST,
         request={"method": "GET", "path": "/v1/profile"},
         credentials=["authorization"],
         alert="unknown_ca",
+        key="keys/backup-2.pem",
     ).reason
     assert reason[0].isupper()
     assert reason.endswith(".")
@@ -73,43 +91,111 @@ def test_every_reason_is_one_plain_sentence_naming_the_host(kind, expected, outc
 # --- the no-false-pass rule ------------------------------------------------------------------
 
 
-def test_valid_ca_rejection_in_handshake_without_proof_of_ca_trust_is_inconclusive():
-    got = decide("valid-ca", "reject", REJECTED_IN_HANDSHAKE, False, host=HOST)
+@pytest.mark.parametrize("outcome", REFUSED)
+def test_valid_ca_refusal_without_proof_is_inconclusive_and_names_the_four_ways(outcome):
+    got = decide("valid-ca", "reject", outcome, None, host=HOST)
     assert got.verdict == INCONCLUSIVE
-    assert "proxy CA may not be installed or trusted" in got.reason
+    assert "nothing in this run proves that it trusts the proxy CA" in got.reason
+    for way in ("keys.current", "control: true", "run --android", "ca_trust: system"):
+        assert way in got.reason
 
 
-def test_valid_ca_rejection_in_handshake_passes_once_ca_trust_is_proven():
-    got = decide("valid-ca", "reject", REJECTED_IN_HANDSHAKE, True, host=HOST, alert="unknown_ca")
+def test_tls12_close_after_finished_without_proof_is_never_a_pass():
+    # Node on TLS 1.2 sends its Finished, then checks the chain and closes: the same signal
+    # as OkHttp's pin check. Without proof it says nothing about pinning.
+    got = decide("valid-ca", "reject", REJECTED_AFTER_HANDSHAKE, None, host=HOST)
+    assert got.verdict == INCONCLUSIVE
+    assert "Node" in got.reason
+
+
+@pytest.mark.parametrize("source", PROOF_SOURCES)
+@pytest.mark.parametrize("outcome", REFUSED)
+def test_valid_ca_refusal_passes_with_any_proof_and_says_which(source, outcome):
+    proof = next(p for p in PROOFS.values() if p and p["source"] == source)
+    got = decide("valid-ca", "reject", outcome, proof, host=HOST, alert="unknown_ca")
     assert got.verdict == PASS
-    assert "alert unknown_ca" in got.reason
     assert "pinning is enforced" in got.reason
+    assert proof_words(proof, HOST) in got.reason
+
+
+def test_declared_proof_says_it_is_the_scenarios_word():
+    got = decide("valid-ca", "reject", REJECTED_IN_HANDSHAKE, PROOFS["declared"], host=HOST)
+    assert "ca_trust: system; its word, not checked" in got.reason
 
 
 def test_unproven_ca_trust_avoids_a_false_fail_when_acceptance_was_expected():
-    got = decide("valid-ca", "accept", REJECTED_IN_HANDSHAKE, False, host=HOST)
+    got = decide("valid-ca", "accept", REJECTED_IN_HANDSHAKE, None, host=HOST)
     assert got.verdict == INCONCLUSIVE
+    assert decide("valid-ca", "accept", REJECTED_IN_HANDSHAKE, PROVEN).verdict == FAIL
 
 
 @pytest.mark.parametrize("kind", [k.name for k in kinds.KINDS.values() if k.needs_ca_trust])
-def test_every_kind_chaining_to_the_proxy_ca_needs_proof_for_an_in_handshake_pass(kind):
-    assert decide(kind, "reject", REJECTED_IN_HANDSHAKE, False).verdict == INCONCLUSIVE
-    assert decide(kind, "reject", REJECTED_IN_HANDSHAKE, True).verdict == PASS
+@pytest.mark.parametrize("outcome", REFUSED)
+def test_every_kind_chaining_to_the_proxy_ca_needs_proof_for_a_refusal_to_count(kind, outcome):
+    expected = kinds.KINDS[kind].pinned
+    assert decide(kind, expected, outcome, None).verdict == INCONCLUSIVE
+    assert decide(kind, "reject", outcome, PROVEN).verdict in (PASS, INCONCLUSIVE)
 
 
 @pytest.mark.parametrize("kind", ["self-signed", "wrong-key", "untrusted-ca"])
-def test_kinds_the_device_never_trusts_pass_an_in_handshake_rejection_without_proof(kind):
-    assert decide(kind, "reject", REJECTED_IN_HANDSHAKE, False).verdict == PASS
+@pytest.mark.parametrize("outcome", REFUSED)
+def test_kinds_the_device_never_trusts_pass_a_refusal_without_proof(kind, outcome):
+    assert decide(kind, "reject", outcome, None).verdict == PASS
 
 
-def test_rejection_after_handshake_needs_no_proof_because_it_is_its_own_proof():
-    got = decide("valid-ca", "reject", REJECTED_AFTER_HANDSHAKE, False, host=HOST)
-    assert got.verdict == PASS
+def test_acceptance_needs_no_proof():
+    assert decide("valid-ca", "reject", ACCEPTED, None).verdict == FAIL
+    assert decide("valid-ca", "accept", ACCEPTED, None).verdict == PASS
 
 
 def test_an_unknown_kind_is_treated_cautiously_as_needing_ca_trust():
-    assert decide("future-kind", "reject", REJECTED_IN_HANDSHAKE, False).verdict == INCONCLUSIVE
-    assert decide("future-kind", "reject", ACCEPTED, False).verdict == FAIL
+    assert decide("future-kind", "reject", REJECTED_IN_HANDSHAKE, None).verdict == INCONCLUSIVE
+    assert decide("future-kind", "reject", REJECTED_AFTER_HANDSHAKE, None).verdict == INCONCLUSIVE
+    assert decide("future-kind", "reject", ACCEPTED, None).verdict == FAIL
+
+
+def test_an_unknown_proof_source_is_refused():
+    with pytest.raises(ValueError):
+        decide("valid-ca", "reject", REJECTED_IN_HANDSHAKE, {"source": "handshake"})
+
+
+# --- the key kinds ----------------------------------------------------------------------------
+
+
+def test_pinned_key_accepted_passes():
+    got = decide("pinned-key", "accept", ACCEPTED, PROOFS["pinned-key"], host=HOST)
+    assert got.verdict == PASS
+
+
+@pytest.mark.parametrize("proof", PROOFS)
+@pytest.mark.parametrize("outcome", REFUSED)
+def test_pinned_key_refused_is_inconclusive_whatever_the_proof(outcome, proof):
+    got = decide("pinned-key", "accept", outcome, PROOFS[proof], host=HOST)
+    assert got.verdict == INCONCLUSIVE
+    assert "does not trust the proxy CA for this host" in got.reason
+    assert "not the key it pins" in got.reason
+    assert "valid-ca row stays inconclusive" in got.reason
+
+
+@pytest.mark.parametrize("outcome", REFUSED)
+def test_backup_key_refused_with_proof_fails_as_a_rotation_outage(outcome):
+    got = decide(
+        "backup-key", "accept", outcome, PROOFS["pinned-key"], host=HOST, key="backup-2.pem"
+    )
+    assert got.verdict == FAIL
+    assert "rotating this server to that key would break the app" in got.reason
+    assert "backup key backup-2.pem" in got.reason
+
+
+@pytest.mark.parametrize("outcome", REFUSED)
+def test_backup_key_refused_without_proof_is_inconclusive(outcome):
+    assert decide("backup-key", "accept", outcome, None, host=HOST).verdict == INCONCLUSIVE
+
+
+def test_backup_key_accepted_passes():
+    got = decide("backup-key", "accept", ACCEPTED, None, host=HOST, key="b.pem")
+    assert got.verdict == PASS
+    assert "backup key b.pem" in got.reason
 
 
 # --- reasons ----------------------------------------------------------------------------------
@@ -120,7 +206,7 @@ def test_a_leak_names_the_request_and_the_credentials_that_went_over_the_forged_
         "valid-ca",
         "reject",
         ACCEPTED,
-        True,
+        PROVEN,
         host=HOST,
         request={"method": "GET", "path": "/v1/profile"},
         credentials=["authorization"],
@@ -137,7 +223,7 @@ def test_several_credentials_are_listed_in_plain_words():
         "self-signed",
         "reject",
         ACCEPTED,
-        True,
+        PROVEN,
         host=HOST,
         request={"method": "POST", "path": "/login"},
         credentials=["authorization", "cookie", "x-api-key"],
@@ -147,7 +233,7 @@ def test_several_credentials_are_listed_in_plain_words():
 
 
 def test_a_leak_without_an_http_request_says_application_data():
-    reason = decide("wrong-key", "reject", ACCEPTED, True, host=HOST).reason
+    reason = decide("wrong-key", "reject", ACCEPTED, PROVEN, host=HOST).reason
     assert "sent application data" in reason
 
 
@@ -156,7 +242,7 @@ def test_reasons_use_only_method_and_path_from_the_request():
         "valid-ca",
         "reject",
         ACCEPTED,
-        True,
+        PROVEN,
         host=HOST,
         request={"method": "GET", "path": "/v1/me", "query": "token=SECRET", "value": "SECRET"},
     ).reason
@@ -164,27 +250,27 @@ def test_reasons_use_only_method_and_path_from_the_request():
 
 
 def test_rejection_without_alert_says_no_alert():
-    reason = decide("self-signed", "reject", REJECTED_IN_HANDSHAKE, True, host=HOST).reason
+    reason = decide("self-signed", "reject", REJECTED_IN_HANDSHAKE, PROVEN, host=HOST).reason
     assert "(no alert)" in reason
     reason = decide(
-        "self-signed", "reject", REJECTED_IN_HANDSHAKE, True, alert="closed without alert"
+        "self-signed", "reject", REJECTED_IN_HANDSHAKE, PROVEN, alert="closed without alert"
     ).reason
     assert "(no alert)" in reason
 
 
 def test_okhttp_close_notify_rejection_of_valid_ca_reads_as_pinning_enforced():
-    reason = decide("valid-ca", "reject", REJECTED_AFTER_HANDSHAKE, True, alert="close_notify")
+    reason = decide("valid-ca", "reject", REJECTED_AFTER_HANDSHAKE, PROVEN, alert="close_notify")
     assert "alert close_notify" in reason.reason
     assert "pinning is enforced" in reason.reason
 
 
 def test_late_rejection_of_a_broken_certificate_says_the_tls_layer_let_it_through():
-    reason = decide("self-signed", "reject", REJECTED_AFTER_HANDSHAKE, True, host=HOST).reason
+    reason = decide("self-signed", "reject", REJECTED_AFTER_HANDSHAKE, PROVEN, host=HOST).reason
     assert "TLS layer let it through" in reason
 
 
 def test_not_seen_says_the_app_did_not_connect_or_bypassed_the_proxy():
-    reason = decide("valid-ca", "reject", NOT_SEEN, True, host=HOST).reason
+    reason = decide("valid-ca", "reject", NOT_SEEN, PROVEN, host=HOST).reason
     assert reason == (
         "No connection to api.example.com in this phase: the app did not contact it, "
         "or bypassed the proxy."
@@ -192,26 +278,26 @@ def test_not_seen_says_the_app_did_not_connect_or_bypassed_the_proxy():
 
 
 def test_idle_says_we_cannot_tell():
-    reason = decide("valid-ca", "reject", IDLE, True, host=HOST).reason
+    reason = decide("valid-ca", "reject", IDLE, PROVEN, host=HOST).reason
     assert "no data before the phase ended" in reason
 
 
 @pytest.mark.parametrize("outcome", [REJECTED_IN_HANDSHAKE, REJECTED_AFTER_HANDSHAKE])
 def test_passthrough_rejection_means_the_app_does_not_work_through_the_proxy(outcome):
-    got = decide("passthrough", "accept", outcome, False, host=HOST)
+    got = decide("passthrough", "accept", outcome, None, host=HOST)
     assert got.verdict == FAIL
     assert "does not work through the proxy" in got.reason
 
 
 def test_passthrough_acceptance_passes():
-    got = decide("passthrough", "accept", ACCEPTED, False, host=HOST)
+    got = decide("passthrough", "accept", ACCEPTED, None, host=HOST)
     assert got.verdict == PASS
     assert "real certificate" in got.reason
 
 
 def test_leak_reasons_are_specific_to_each_kind():
     reasons = {
-        kind: decide(kind, "reject", ACCEPTED, True, host=HOST).reason
+        kind: decide(kind, "reject", ACCEPTED, PROVEN, host=HOST).reason
         for kind, k in kinds.KINDS.items()
         if k.intercepts
     }
@@ -220,7 +306,7 @@ def test_leak_reasons_are_specific_to_each_kind():
 
 def test_pass_reasons_for_in_handshake_rejections_are_specific_to_each_kind():
     reasons = {
-        kind: decide(kind, "reject", REJECTED_IN_HANDSHAKE, True, host=HOST).reason
+        kind: decide(kind, "reject", REJECTED_IN_HANDSHAKE, PROVEN, host=HOST).reason
         for kind, k in kinds.KINDS.items()
         if k.intercepts
     }
@@ -228,12 +314,12 @@ def test_pass_reasons_for_in_handshake_rejections_are_specific_to_each_kind():
 
 
 def test_the_reason_never_changes_the_verdict():
-    bare = decide("valid-ca", "reject", ACCEPTED, True)
+    bare = decide("valid-ca", "reject", ACCEPTED, PROVEN)
     rich = decide(
         "valid-ca",
         "reject",
         ACCEPTED,
-        True,
+        PROVEN,
         host=HOST,
         request={"method": "GET", "path": "/"},
         credentials=["cookie"],
@@ -248,18 +334,18 @@ def test_the_reason_never_changes_the_verdict():
 @pytest.mark.parametrize("expected", ["", "maybe", "Accept", None])
 def test_an_expectation_other_than_accept_or_reject_is_refused(expected):
     with pytest.raises(ValueError):
-        decide("valid-ca", expected, ACCEPTED, True)
+        decide("valid-ca", expected, ACCEPTED, PROVEN)
 
 
 @pytest.mark.parametrize("outcome", [RESUMED, STALLED, "nonsense"])
 def test_non_outcomes_cannot_be_judged(outcome):
     with pytest.raises(ValueError):
-        decide("valid-ca", "reject", outcome, True)
+        decide("valid-ca", "reject", outcome, PROVEN)
 
 
 def test_a_reset_after_the_handshake_says_so_and_stays_inconclusive():
     from mitm_pincheck.verdicts.outcome import RESET_AFTER_HANDSHAKE
 
-    got = decide("valid-ca", "reject", IDLE, True, host=HOST, alert=RESET_AFTER_HANDSHAKE)
+    got = decide("valid-ca", "reject", IDLE, PROVEN, host=HOST, alert=RESET_AFTER_HANDSHAKE)
     assert got.verdict == INCONCLUSIVE
     assert "reset the connection" in got.reason and "not a refusal" in got.reason

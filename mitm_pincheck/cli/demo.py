@@ -12,10 +12,14 @@ INTRO = """\
 mitm-pincheck demo: a stand-in backend for *.shop.demo and three reference clients run through
 the real proxy. Each phase shows every host one certificate kind:
   valid-ca     a certificate from the proxy CA the "device" trusts (only pinning refuses it)
+  pinned-key   the proxy CA's certificate with the server's own key (every app accepts it:
+               it proves the app trusts the proxy CA for that host)
+  backup-key   the same with each backup key (a rotation rehearsal), one round per key
   self-signed  a self-signed certificate (every correct client refuses it)
   wrong-key    the real chain with the server key swapped (every correct client refuses it)
-Clients: api = pins like OkHttp, cdn = validates but pins nothing (scenario: not pinned),
-pay = trusts everything (scenario: pinned, so it fails), telemetry = never contacted.
+Clients: api = pins like OkHttp (the backend's key and one of its two backup keys),
+cdn = validates but pins nothing (the scenario's control host), pay = trusts everything
+(scenario: pinned, so it fails), telemetry = never contacted.
 """
 
 
@@ -64,9 +68,10 @@ def handle(args: argparse.Namespace) -> int:
     with demo.temporary_directory() as tmp:
         tmp_path = Path(tmp)
         backend = demo.Backend.create(tmp_path, demo.DEMO_HOSTS[:3])
+        pins = demo.write_keys(tmp_path, backend)
         backend.start()
         try:
-            scenario = scenario_mod.parse(demo.scenario_text(), file="demo.yaml")
+            scenario = scenario_mod.parse(demo.scenario_text(), "demo.yaml", tmp_path)
             scenario = dataclasses.replace(
                 scenario,
                 resolve={host: ("127.0.0.1", backend.port) for host in demo.DEMO_HOSTS},
@@ -75,7 +80,11 @@ def handle(args: argparse.Namespace) -> int:
 
             async def clients(kind: str, env: dict[str, str]) -> None:
                 await asyncio.to_thread(
-                    demo.run_clients, env["PINCHECK_PROXY"], Path(env["PINCHECK_CA"]), backend
+                    demo.run_clients,
+                    env["PINCHECK_PROXY"],
+                    Path(env["PINCHECK_CA"]),
+                    backend,
+                    pins,
                 )
 
             config = RunConfig(
@@ -103,6 +112,7 @@ def handle(args: argparse.Namespace) -> int:
         return 1
     print(
         "demo: OK, every verdict matches how the reference clients really behave "
-        f"(the fail rows are the trust-all client's, as intended). Reports: {terminal.clean(out)}/"
+        "(the fail rows are the trust-all client's and the backup key the pinning client does "
+        f"not pin, as intended). Reports: {terminal.clean(out)}/"
     )
     return 0

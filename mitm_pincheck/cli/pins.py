@@ -90,6 +90,21 @@ def register(subparsers) -> None:
         help="read the chain from the server: HOST if --host is given, else every pinned domain "
         "on port 443 (network access; verification off, nothing sent after the handshake)",
     )
+    keys = a.add_mutually_exclusive_group()
+    keys.add_argument(
+        "--keys",
+        nargs="+",
+        metavar="FILE",
+        help="server keys the team may rotate to (PEM private key, public key or certificate): "
+        "each one missing from the pin-set (of --host's domain, else of every pinned domain) "
+        "is named, instead of the generic no-backup-pin",
+    )
+    keys.add_argument(
+        "--scenario",
+        metavar="SCENARIO",
+        help="take the keys from a scenario's hosts (keys.current and keys.backup), each checked "
+        "against the pin-set of its host's domain",
+    )
     a.add_argument("--json", action="store_true", help='print {"findings": [...]} as JSON')
     a.add_argument(
         "--warn-days",
@@ -182,7 +197,7 @@ def _audit(args) -> int:
         for note in chain.notes:
             print(f"mitm-pincheck: note: {clean(chain.source)}: {clean(note)}", file=sys.stderr)
 
-    findings = audit.audit(config, chains, warn_days=args.warn_days)
+    findings = audit.audit(config, chains, warn_days=args.warn_days, keys=_team_keys(args))
     if args.json:
         out = {"findings": [f.to_dict() for f in findings]}
         if package is not None:
@@ -195,6 +210,27 @@ def _audit(args) -> int:
     else:
         _print_findings(config, findings)
     return 1 if any(f.severity == audit.ERROR for f in findings) else 0
+
+
+def _team_keys(args) -> list[audit.TeamKey]:
+    host = pins.parse_target(args.host)[0] if args.host else None
+    if args.keys:
+        return [audit.TeamKey(f, pins.key_file_pin(f), host) for f in args.keys]
+    if not args.scenario:
+        return []
+    from mitm_pincheck import scenario
+
+    s = scenario.load(args.scenario)
+    out = []
+    for h in s.hosts:
+        if not h.keys:
+            continue
+        name = h.host[2:] if h.wildcard else h.host
+        for role, found in (("current", [h.keys.current]), ("backup", list(h.keys.backup))):
+            for k in found:
+                if k is not None:
+                    out.append(audit.TeamKey(k.file, k.pin.removeprefix("sha256/"), name, role))
+    return out
 
 
 def _print_package(package) -> None:

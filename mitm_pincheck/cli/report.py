@@ -62,7 +62,8 @@ def handle(args: argparse.Namespace) -> int:
     if base is not None:
         regressions = report.get("regressions", [])
         for r in regressions:
-            line = f"REGRESSION {r['host']} / {r['phase']}: {r['before']} -> {r['after']}"
+            key = f" {r['key']}" if r.get("key") else ""  # which backup key
+            line = f"REGRESSION {r['host']} / {r['phase']}{key}: {r['before']} -> {r['after']}"
             print(terminal.clean(line))
         if regressions:
             return 1

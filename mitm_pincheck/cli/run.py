@@ -91,7 +91,9 @@ def add_android_arguments(p: argparse.ArgumentParser) -> None:
         "--android",
         action="store_true",
         help="set the Android device's proxy (through adb) before the first phase and clear it "
-        "after the last, also on Ctrl-C or error; needs a fixed --listen port",
+        "after the last, also on Ctrl-C or error; needs a fixed --listen port. Also looks for "
+        "the proxy CA in the device's system store: found there, it is proof that apps using "
+        "the platform trust store trust it (device-store)",
     )
     p.add_argument(
         "--serial",
@@ -266,6 +268,35 @@ def status_printer(quiet: bool):
     return None if quiet else say
 
 
+def android_ca_store(args, config) -> None:
+    """With --android: where the device holds the proxy CA, said now and journaled before the
+    first phase. Only the system store is proof that (platform-trusting) apps trust it."""
+    from mitm_pincheck.device import android, ca
+
+    info = ca.load_ca(config.confdir)
+    found = android.ca_store(args.serial, info.der, info.android_system_name)
+    config.ca_store = found.event()
+    tell = config.status or say
+    if found.store == "system":
+        tell(
+            f"android: the proxy CA is in the device's system store ({found.path}): proof that "
+            "apps using the platform trust store trust it"
+        )
+    else:
+        where = {
+            "user": "only in the device's user store",
+            "none": "in neither of the device's trust stores",
+        }.get(found.store, "not in the device's system store (its user store needs root to read)")
+        tell(
+            f"android: the proxy CA is {where}: that is no proof the app trusts it (apps "
+            "targeting Android 7+ ignore user CAs), so refusals of proxy-CA certificates stay "
+            "inconclusive without another proof ('mitm-pincheck android install-ca' on an "
+            "emulator, keys.current with pinned-key, a control host, or ca_trust: system)"
+        )
+    for note in found.notes:
+        tell(f"android: {note}")
+
+
 @contextlib.contextmanager
 def android_proxy(args, listen_host: str, listen_port: int, status):
     """With --android: the device's proxy points at us for the duration of the run."""
@@ -364,6 +395,8 @@ def handle(args: argparse.Namespace) -> int:
     if config.progress is not None:
         config.status = config.progress.note
     with android_proxy(args, listen_host, listen_port, config.status):
+        if args.android:
+            android_ca_store(args, config)
         try:
             report = execute(config)
         except InputError:

@@ -27,7 +27,9 @@ def register(subparsers) -> None:
         description=(
             "Write a scenario YAML listing the domains of an Android network security config, "
             "an iOS Info.plist (NSPinnedDomains, TSKConfiguration) or a TrustKit JSON file: "
-            "domains with pins become pinned: true, the others pinned: false (controls). "
+            "domains with pins become pinned: true, the others pinned: false and control: true "
+            "(the app's own unpinned endpoints: their acceptance of valid-ca proves the app "
+            "trusts the proxy CA). "
             "A domain that includes its subdomains becomes two entries: the domain and '*.domain'. "
             "Add a trigger, then check it with 'mitm-pincheck validate'."
         ),
@@ -171,8 +173,16 @@ def scenario_yaml(
         lines.extend(f"  # {_one_line(c)}" for c in comments)
         lines.append(f"  - host: {json.dumps(pattern)}")
         lines.append(f"    pinned: {'true' if pinned else 'false'}")
+        if pinned:
+            lines.append(
+                "    # keys: {current: KEY.pem, backup: [NEXT.pem]}  # + phases pinned-key,"
+            )
+            lines.append("    #   backup-key: proves CA trust for this host, rehearses rotation")
+        else:
+            lines.append("    control: true")
     lines.append("phases:")
     lines.extend(f"  - {k}" for k in kinds.DEFAULT_PHASES)
+    lines.append("# ca_trust: system  # only if the proxy CA is a system CA on the device")
     lines.append("# A command that makes the app talk, run at each phase start; null: by hand.")
     lines.append("trigger: null")
     lines.append("settle: 5")

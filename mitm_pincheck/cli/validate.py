@@ -40,9 +40,26 @@ def summary(s: scenario.Scenario) -> list[str]:
     for h in s.hosts:
         overrides = ", ".join(f"{clean(k)}={clean(v)}" for k, v in h.expect.items())
         extra = f"  expect {overrides}" if overrides else ""
+        if h.control:
+            extra += "  control"
+        if h.keys:
+            names = [clean(h.keys.current.file)] if h.keys.current else []
+            names += [f"backup {clean(k.file)}" for k in h.keys.backup]
+            at = " (at the intermediate)" if h.keys.at == "intermediate" else ""
+            extra += f"  keys: {', '.join(names)}{at}"
         host = clean(h.host)
         lines.append(f"    {host:<{width}}  {'pinned' if h.pinned else 'unpinned'}{extra}")
-    lines.append(f"  phases:   {', '.join(map(clean, s.phases))}")
+    rounds = s.phases.count("backup-key")
+    shown = [p for i, p in enumerate(s.phases) if p != "backup-key" or p not in s.phases[:i]]
+    if rounds > 1:
+        shown = [
+            f"backup-key (x{rounds}, one per backup key)" if p == "backup-key" else p for p in shown
+        ]
+    lines.append(f"  phases:   {', '.join(map(clean, shown))}")
+    if s.ca_trust:
+        lines.append(
+            f"  ca_trust: {clean(s.ca_trust)} (the scenario's word: declared proof of CA trust)"
+        )
     if s.trigger:  # a shell script may span lines: each is cleaned, the breaks are kept
         trigger = "\n            ".join(map(clean, s.trigger.strip().splitlines()))
     else:

@@ -412,6 +412,67 @@ def _install_apex(dev: Device, pem: bytes, name: str) -> Installed:
     )
 
 
+# ---------------------------------------------------------------- where the CA is
+
+
+@dataclass
+class CaStore:
+    """Where the device holds the proxy CA, as the journal's `ca-store` event records it.
+
+    `store` is "system" only when the certificate in the store apps read (the Conscrypt APEX
+    where it exists, else /system/etc/security/cacerts; the mount `install-ca` makes shows up
+    in both) is ours, byte for byte: only then is it proof that platform-trusting apps trust it.
+    """
+
+    serial: str
+    store: str  # "system", "user", "none" or "unknown" (not in system; user store unreadable)
+    path: str | None
+    notes: list[str] = field(default_factory=list)
+
+    def event(self) -> dict:
+        return {"store": self.store, "path": self.path, "serial": self.serial}
+
+
+def ca_store(serial: str | None, cert_der: bytes, system_name: str) -> CaStore:
+    """Look for the proxy CA (`cert_der`) in the device's stores, comparing the certificate."""
+    dev = connect(serial)
+    apex = dev.exists(APEX_STORE, "-d")
+    system_path = f"{APEX_STORE if apex else SYSTEM_STORE}/{system_name}"
+    notes: list[str] = []
+    if dev.exists(system_path, "-f"):
+        if _holds(dev, system_path, cert_der):
+            return CaStore(dev.serial, "system", system_path)
+        notes.append(
+            f"{system_path} holds another certificate with the same subject hash, not this "
+            "proxy CA (another confdir?): run 'mitm-pincheck android install-ca' again"
+        )
+    elif apex and dev.exists(f"{SYSTEM_STORE}/{system_name}", "-f"):
+        notes.append(
+            f"the proxy CA is in {SYSTEM_STORE}, but this Android reads the Conscrypt APEX "
+            "store: apps do not see it"
+        )
+    user_path = f"{USER_STORE}/{system_name}"
+    if dev.is_root():
+        if dev.exists(user_path, "-f") and _holds(dev, user_path, cert_der):
+            return CaStore(dev.serial, "user", user_path, notes)
+        return CaStore(dev.serial, "none", None, notes)
+    return CaStore(dev.serial, "unknown", None, notes)
+
+
+def _holds(dev: Device, path: str, cert_der: bytes) -> bool:
+    """Whether the file at `path` on the device holds exactly the certificate `cert_der`
+    (Android's store files are PEM, sometimes followed or preceded by `openssl x509 -text`)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    text = dev.run("shell", "cat", path, check=False)
+    try:
+        certs = x509.load_pem_x509_certificates(text.encode("ascii", "replace"))
+    except ValueError:
+        return False
+    return any(c.public_bytes(serialization.Encoding.DER) == cert_der for c in certs)
+
+
 # ---------------------------------------------------------------- doctor
 
 

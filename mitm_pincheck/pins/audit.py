@@ -33,6 +33,8 @@ SEVERITY = {
     "pin-malformed": ERROR,
     "pinning-not-enforced": ERROR,
     "no-backup-pin": WARNING,
+    "backup-key-not-pinned": ERROR,
+    "current-key-not-pinned": ERROR,
     "leaf-only-pins": WARNING,
     "pin-set-expiring": WARNING,
     "cert-expiring": WARNING,
@@ -343,17 +345,73 @@ def _trustkit_into(config: PinConfig, tsk: Mapping) -> None:
 # ---------------------------------------------------------------- checking
 
 
+@dataclass(frozen=True)
+class TeamKey:
+    """A server key the team owns: `label` names it (its file), `pin` is its base64 SPKI hash;
+    `host` None means every pinned domain; `role` is "backup" or "current"."""
+
+    label: str
+    pin: str
+    host: str | None = None
+    role: str = "backup"
+
+
+def check_keys(config: PinConfig, keys: Iterable[TeamKey]) -> list[Finding]:
+    """Each team key that the pin-set of its domain lacks, by name. A backup key missing is the
+    outage the next rotation causes; the current key missing, one that happens today."""
+    out: list[Finding] = []
+    for key in keys:
+        rules = [config.rule_for(key.host)] if key.host else config.pinned_rules
+        for rule in rules:
+            if rule is None or rule.pin_set is None:
+                continue
+            ps = rule.pin_set
+            if key.pin in ps.valid():
+                continue
+            if key.role == "current":
+                out.append(
+                    finding(
+                        "current-key-not-pinned",
+                        ps.label,
+                        f"the server's key {key.label} (sha256/{key.pin}) is not in the pin-set: "
+                        "the app refuses the server it talks to today",
+                    )
+                )
+            else:
+                out.append(
+                    finding(
+                        "backup-key-not-pinned",
+                        ps.label,
+                        f"backup key {key.label} (sha256/{key.pin}) is not in the pin-set: "
+                        "rotating the server to it breaks the app until users update it",
+                    )
+                )
+    return out
+
+
 def audit(
     config: PinConfig,
     chains: Mapping[str, Chain] | None = None,
     warn_days: int = 30,
     now: datetime.datetime | None = None,
+    keys: Iterable[TeamKey] = (),
 ) -> list[Finding]:
-    """All findings for `config`; `chains` maps a host name to the chain it serves."""
+    """All findings for `config`; `chains` maps a host name to the chain it serves, `keys` are
+    the team's server keys (a backup key missing from a pin-set is named instead of the generic
+    no-backup-pin)."""
     now = now or datetime.datetime.now(datetime.UTC)
     findings = list(config.findings)
+    named = check_keys(config, keys)
     for pin_set in config.pin_sets:
-        findings.extend(_check_pin_set(pin_set, warn_days, now.date()))
+        specific = any(
+            f.domain == pin_set.label and f.code == "backup-key-not-pinned" for f in named
+        )
+        findings.extend(
+            f
+            for f in _check_pin_set(pin_set, warn_days, now.date())
+            if not (specific and f.code == "no-backup-pin")
+        )
+    findings.extend(named)
     for host, chain in (chains or {}).items():
         rule = config.rule_for(host)
         if rule is None or rule.pin_set is None:

@@ -37,10 +37,37 @@ TRUST_STORE = "trust-store"
 
 def spki_pin(cert: x509.Certificate) -> str:
     """Base64 SHA-256 of the certificate's SubjectPublicKeyInfo: what every platform pins."""
-    spki = cert.public_key().public_bytes(
+    return key_pin(cert.public_key())
+
+
+def key_pin(public_key) -> str:
+    """`spki_pin` of any certificate that carries `public_key` (a server key the team owns)."""
+    spki = public_key.public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     return base64.b64encode(hashlib.sha256(spki).digest()).decode("ascii")
+
+
+def key_file_pin(path: str | Path) -> str:
+    """The pin of the key in a PEM file: a private key (unencrypted), a public key or a
+    certificate. For `pins audit --keys`: a server key the team may rotate to."""
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except OSError as e:
+        raise InputError(f"{p}: cannot read: {e.strerror or e}") from None
+    try:
+        if b"PRIVATE KEY-----" in data:
+            return key_pin(serialization.load_pem_private_key(data, None).public_key())
+        if b"PUBLIC KEY-----" in data:
+            return key_pin(serialization.load_pem_public_key(data))
+        if b"CERTIFICATE-----" in data:
+            return spki_pin(x509.load_pem_x509_certificate(data))
+    except TypeError:
+        raise InputError(f"{p}: the key is encrypted; give its public key instead") from None
+    except ValueError as e:
+        raise InputError(f"{p}: not a key we can read ({e})") from None
+    raise InputError(f"{p}: no PEM private key, public key or certificate in it")
 
 
 def okhttp_form(pin: str) -> str:

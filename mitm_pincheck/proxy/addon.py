@@ -29,6 +29,7 @@ from OpenSSL import SSL
 from mitm_pincheck.proxy import forge as forging
 from mitm_pincheck.proxy import internals, records
 from mitm_pincheck.scenario import HostSpec, Scenario
+from mitm_pincheck.scenario.keys import load_private_key
 from mitm_pincheck.verdicts import evidence
 from mitm_pincheck.verdicts.journal import Journal
 from mitm_pincheck.verdicts.kinds import KINDS
@@ -157,6 +158,7 @@ class PincheckAddon:
         self._tracked: dict[str, _Tracked] = {}
         self._pending: dict[str, tuple[str, HostSpec]] = {}  # client id -> host seen in ClientHello
         self._forging: dict[tuple[str, str], asyncio.Future] = {}
+        self._team_keys: dict[Path, object] = {}  # key file -> private key, for the key kinds
 
     def running(self):
         if self.forge is None:
@@ -239,7 +241,8 @@ class PincheckAddon:
         # ourselves; the TLS layer still tries the upstream first, and goes ahead without it.
         if flow.response is not None or self.scenario is None or self.phase is None:
             return  # (e.g. proxyauth already answered 407)
-        if not KINDS[self.phase.kind].intercepts or not self._under_test(flow.request.host):
+        spec = self._under_test(flow.request.host)
+        if not KINDS[self.phase.kind].intercepts or spec is None or self._keyless(spec):
             return  # hosts passed through see the real server's answer, 502 included
         if not self._client_allowed(flow.client_conn):
             return
@@ -298,8 +301,10 @@ class PincheckAddon:
             data.context.server.address[0] if data.context.server.address else None
         )
         spec = self._under_test(str(host)) if host else None
-        if spec is None:
-            data.ignore_connection = True  # not under test: the device keeps working
+        if spec is None or self._keyless(spec):
+            # not under test (the device keeps working), or a key kind and the scenario gives
+            # this host no key: its row is n/a
+            data.ignore_connection = True
             return
         if not self._counts(data.context.client, str(host)):
             data.ignore_connection = True  # another client than --client: passed through
@@ -328,8 +333,18 @@ class PincheckAddon:
             if phase is None or not KINDS[phase.kind].intercepts:
                 self._refuse(data, f"no phase presents a certificate for {host} now")
                 return
+            team_key = None
+            if KINDS[phase.kind].key_role and self.scenario is not None:
+                team_key = self.scenario.key_for(spec, phase.index)
+                if team_key is None:  # (the phase changed to a key kind it has no key for)
+                    self._refuse(data, f"{phase.kind} has no key for {host}")
+                    return
             try:
-                forged = await self._forged(host, phase.kind, real_chain)
+                if team_key is not None:
+                    at = spec.keys.at if spec.keys else "leaf"
+                    forged = await self._forged(host, phase.kind, real_chain, team_key.path, at)
+                else:
+                    forged = await self._forged(host, phase.kind, real_chain)
             except Exception as e:
                 logger.exception(f"mitm-pincheck: could not forge {phase.kind} for {host}")
                 self._refuse(data, f"{phase.kind} for {host} could not be made: {e}")
@@ -559,15 +574,36 @@ class PincheckAddon:
             elif isinstance(event, records.Data):
                 self._emit("data", id=tracked.id, direction=event.direction)
 
-    async def _forged(self, host: str, kind: str, real_chain: list[x509.Certificate]):
-        """Forge once per (host, kind), off the event loop; concurrent first calls share it."""
-        key = (host, kind)
+    def _keyless(self, spec: HostSpec) -> bool:
+        """A key kind's phase, and the scenario gives this host no key for it."""
+        phase = self.phase
+        if phase is None or self.scenario is None or not KINDS[phase.kind].key_role:
+            return False
+        return self.scenario.key_for(spec, phase.index) is None
+
+    async def _forged(
+        self,
+        host: str,
+        kind: str,
+        real_chain: list[x509.Certificate],
+        key_file: Path | None = None,
+        at: str = "leaf",
+    ):
+        """Forge once per (host, kind, key), off the event loop; concurrent first calls share it."""
+        key = (host, f"{kind}:{key_file}:{at}" if key_file else kind)
         future = self._forging.get(key)
         if future is None:
             assert self.forge is not None
-            future = asyncio.ensure_future(
-                asyncio.to_thread(self.forge.forge, host, kind, real_chain or None)
-            )
+            if key_file is None:
+                call = asyncio.to_thread(self.forge.forge, host, kind, real_chain or None)
+            else:
+                team_key = self._team_keys.get(key_file)
+                if team_key is None:
+                    team_key = self._team_keys[key_file] = load_private_key(key_file)
+                call = asyncio.to_thread(
+                    self.forge.forge_with_key, host, kind, team_key, at, real_chain or None
+                )
+            future = asyncio.ensure_future(call)
             self._forging[key] = future
         return await future
 

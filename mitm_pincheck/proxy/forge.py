@@ -208,6 +208,55 @@ def leaf_as_ca(host: str, real_leaf: x509.Certificate | None, trusted: Authority
     return _leaf_for(host, real_leaf, issuer, start, via=(end_entity,), kind="leaf-as-ca")
 
 
+def pinned_key(
+    host: str,
+    real_leaf: x509.Certificate | None,
+    trusted: Authority,
+    key: PrivateKeyTypes,
+    at: str = "leaf",
+) -> Forged:
+    """valid-ca's leaf, but carrying a key the team owns: the one the app pins (pinned-key) or
+    one of its backup keys (backup-key). With `at="intermediate"` the proxy CA signs an
+    intermediate with that key, which signs a leaf with a fresh key, for apps that pin an
+    intermediate the team owns.
+
+    Not a negative kind: every app must accept it, pinned or not. Accepted, it proves that the
+    app trusts the proxy CA for this host, so a refusal of valid-ca can only be the pin; a backup
+    key refused is the outage a key rotation would cause (a pin-set without that backup pin).
+    """
+    start = _now() - BACKDATE
+    subject, names = _subject(host, real_leaf), _alt_names(host, real_leaf)
+    if at == "intermediate":
+        inter = _intermediate(key, trusted, start)
+        leaf_key = _leaf_key()
+        cert = _issue(subject, names, leaf_key, Authority(inter, key), start)
+        return Forged((cert, inter), leaf_key, _names_note(host, real_leaf))
+    cert = _issue(subject, names, key, trusted, start)
+    return Forged((cert,), key, _names_note(host, real_leaf))
+
+
+def _intermediate(
+    key: PrivateKeyTypes, issuer: Authority, start: datetime.datetime
+) -> x509.Certificate:
+    """A CA certificate for `key`, issued by `issuer`, allowed to issue leaves only."""
+    name = _name("mitm-pincheck intermediate with the team's key", TOOL)
+    aki = x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(_ski(issuer.cert))
+    return (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(issuer.cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(_not_after(start, issuer))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(_key_usage(digital_signature=True, cert_sign=True), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
+        .add_extension(aki, critical=False)
+        .sign(issuer.key, mirror.signing_hash(issuer.key))
+    )
+
+
 # --- the cache ---------------------------------------------------------------------------------
 
 
@@ -239,6 +288,26 @@ class Forge:
             "leaf-as-ca": lambda h, chain: leaf_as_ca(h, leaf(chain), self.trusted),
         }
 
+    def forge_with_key(
+        self,
+        host: str,
+        kind: str,
+        key: PrivateKeyTypes,
+        at: str = "leaf",
+        real_chain: Sequence[x509.Certificate] | None = None,
+    ) -> Forged:
+        """pinned-key / backup-key for `host`, carrying `key` (a key the team owns), cached per
+        (host, kind, key, at) like `forge`."""
+        host = normalize_host(host)
+        public = key.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        cache_key = (host, f"{kind}:{at}:{public.hex()}")
+        return self._cached(
+            cache_key,
+            lambda: pinned_key(host, _real_leaf(tuple(real_chain or ())), self.trusted, key, at),
+        )
+
     def forge(
         self, host: str, kind: str, real_chain: Sequence[x509.Certificate] | None = None
     ) -> Forged:
@@ -249,18 +318,22 @@ class Forge:
         """
         make = self._kinds.get(kind)
         if make is None:
+            if kind in KINDS and KINDS[kind].key_role:
+                raise ValueError(f"kind {kind!r} presents a key of the team's: use forge_with_key")
             if kind in KINDS:
                 raise ValueError(f"kind {kind!r} presents the real certificate: nothing to forge")
             raise ValueError(f"unknown kind {kind!r}; known: {', '.join(KINDS)}")
         host = normalize_host(host)
-        key = (host, kind)
+        return self._cached((host, kind), lambda: make(host, tuple(real_chain or ())))
+
+    def _cached(self, key: tuple[str, str], make: Callable[[], Forged]) -> Forged:
         if (hit := self._cache.get(key)) is not None:
             return hit
         with self._guard:
             lock = self._locks.setdefault(key, threading.Lock())
         with lock:
             if (hit := self._cache.get(key)) is None:
-                hit = self._cache[key] = make(host, tuple(real_chain or ()))
+                hit = self._cache[key] = make()
             return hit
 
 

@@ -50,7 +50,11 @@ class Progress:
             self.view.connection(conn.host, self._outcome_so_far(conn.host), new=name == "conn")
         elif name == "phase-end":
             report = results.build_report(self._events)
-            rows = [r for r in report["results"] if r["phase"] == event["phase"]]
+            index = event.get("index")
+            if isinstance(index, int):
+                rows = results.rows_of_phase(report, index)
+            else:
+                rows = [r for r in report["results"] if r["phase"] == event["phase"]]
             self.view.phase_ended(event["phase"], rows)
 
     def _new_client(self, address: object) -> None:

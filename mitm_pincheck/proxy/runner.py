@@ -36,6 +36,7 @@ from mitm_pincheck.proxy.addon import PincheckAddon
 from mitm_pincheck.scenario import Scenario
 from mitm_pincheck.verdicts import followup, results
 from mitm_pincheck.verdicts.journal import JOURNAL_NAME, Journal, iter_events
+from mitm_pincheck.verdicts.kinds import KINDS
 
 logger = logging.getLogger("mitm_pincheck")
 
@@ -60,6 +61,9 @@ class RunConfig:
     # Called (awaited) instead of the scenario's trigger, e.g. the demo's built-in clients.
     trigger_fn: Callable[[str, dict[str, str]], object] | None = None
     progress: object | None = None  # progress.Progress: the live view, fed journal events
+    # `run --android`: where the device holds the proxy CA (device.android.CaStore.event()),
+    # journaled as `ca-store` before the first phase
+    ca_store: dict | None = None
     # Only connections from these client networks count (--client); None: every client.
     clients: tuple | None = None
     journal_path: Path | None = None  # set once this run's journal exists (the proxy listens)
@@ -118,7 +122,14 @@ class Phases:
         the refusing hosts passed through, while that brings hosts in (`isolate`)."""
         if not self.scenario.isolate:
             return
-        shown: tuple[str, ...] = tuple(h.host for h in self.scenario.hosts)
+        # A key kind shows only the hosts with a key for this round; the rest were passed
+        # through (n/a rows), so their silence is no reason to follow up.
+        keyed = KINDS[kind].key_role is not None
+        shown: tuple[str, ...] = tuple(
+            h.host
+            for h in self.scenario.hosts
+            if not keyed or self.scenario.key_for(h, index) is not None
+        )
         previous: followup.FollowUp | None = None
         while True:
             limit = self.scenario.max_followups
@@ -391,6 +402,8 @@ async def run(config: RunConfig) -> dict:
                 if config.status is not None:
                     config.status(line)
             emit_run_start(journal, scenario, master, config.mode, addon.forge.trusted.cert)
+            if config.ca_store is not None:
+                journal.emit(results.CA_STORE_EVENT, **config.ca_store)
             started = True
             phases = Phases(addon, config, url, config.confdir / ca.CERT_FILE)
             await phases.run_all()

@@ -11,6 +11,7 @@ import json
 from collections.abc import Mapping
 
 from mitm_pincheck.errors import InputError
+from mitm_pincheck.report.proof import row_id
 from mitm_pincheck.verdicts import evidence
 
 # A report.json of a few thousand rows is a few megabytes; far more is not one.
@@ -60,18 +61,28 @@ def load(path: str) -> dict:
 
 def compare(report: Mapping, baseline: Mapping) -> dict:
     """Per (host, phase) present in both: pass → fail is a regression, fail → pass a fix,
-    anything → inconclusive is newly inconclusive. Hosts are added or gone by name.
+    anything → inconclusive is newly inconclusive. Hosts are added or gone by name. backup-key
+    rows are matched by their key file too, so each backup key keeps its own history.
 
-    Each row change is `{host, phase, before, after}` (verdicts), in this report's order.
+    Each row change is `{host, phase, before, after}` (verdicts), plus `key` for backup-key
+    rows, in this report's order.
     """
     current = _verdicts(report, "report")
     before = _verdicts(baseline, "baseline")
+    # backup-key rows are told apart by their key: (host, "backup-key FILE") -> (phase, FILE)
+    keyed = {
+        _row_key(r): (evidence.cap_text(r["phase"], 64), evidence.cap_text(r["key"]))
+        for r in report.get("results") or []
+        if isinstance(r, Mapping) and r.get("key")
+    }
     changes: dict[str, list] = {key: [] for key, _ in CHANGE_KEYS}
     for (host, phase), after in current.items():
         if (host, phase) not in before:
             continue
         was = before[(host, phase)]
         change = {"host": host, "phase": phase, "before": was, "after": after}
+        if (key := keyed.get((host, phase))) is not None:
+            change["phase"], change["key"] = key
         if was == "pass" and after == "fail":
             changes["regressions"].append(change)
         elif was == "fail" and after == "pass":
@@ -120,11 +131,12 @@ def has_changes(changes: Mapping | None) -> bool:
 
 
 def change_index(report: Mapping) -> dict[tuple[str, str], tuple[str, dict]]:
-    """(host, phase) -> (change key, change) for row changes, so a cell can say "was pass"."""
+    """(host, column) -> (change key, change) for row changes, so a cell can say "was pass";
+    the column is the phase, and for backup-key the phase and the key file (`proof.column`)."""
     index: dict[tuple[str, str], tuple[str, dict]] = {}
     for key in _ROW_CHANGES:
         for change in report.get(key) or []:
-            index[(change.get("host"), change.get("phase"))] = (key, change)
+            index[row_id(change)] = (key, change)
     return index
 
 
@@ -138,8 +150,7 @@ def _verdicts(report: Mapping, what: str) -> dict[tuple[str, str], str]:
             isinstance(row.get(k), str) for k in ("host", "phase", "verdict")
         ):
             raise InputError(f"{what}: results[{i}] lacks host, phase or verdict (as text)")
-        key = (evidence.cap_text(row["host"]), evidence.cap_text(row["phase"], 64))
-        verdicts[key] = evidence.cap_text(row["verdict"], 64)
+        verdicts[_row_key(row)] = evidence.cap_text(row["verdict"], 64)
     return verdicts
 
 
@@ -160,6 +171,12 @@ def _summary(value) -> dict | None:
         for k, v in list(value.items())[:16]
         if isinstance(v, int) and not isinstance(v, bool) and abs(v) < 2**53
     }
+
+
+def _row_key(row: Mapping) -> tuple[str, str]:
+    """(host, column) as text of a sane length: a backup-key row's column names its key."""
+    host, column = row_id(row)
+    return (evidence.cap_text(host), evidence.cap_text(column))
 
 
 def _hosts(verdicts: Mapping[tuple[str, str], str]) -> list[str]:

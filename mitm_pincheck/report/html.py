@@ -14,9 +14,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from mitm_pincheck.report import baseline, pages, standards
+from mitm_pincheck.report.proof import column, grid, host_proofs, needs_proof
 from mitm_pincheck.verdicts.kinds import KINDS
+from mitm_pincheck.verdicts.verdict import proof_words
 
-VERDICT_LABEL = {"pass": "✓ PASS", "fail": "✗ FAIL", "inconclusive": "? INCONCLUSIVE"}
+VERDICT_LABEL = {
+    "pass": "✓ PASS",
+    "fail": "✗ FAIL",
+    "inconclusive": "? INCONCLUSIVE",
+    "n/a": "– n/a",
+}
 _STATUS = {0: ("pass", "PASS"), 1: ("fail", "FAIL"), 3: ("inconclusive", "INCONCLUSIVE")}
 _CHANGE_NOTE = {
     "regressions": "regression: was {before}",
@@ -70,7 +77,7 @@ def _facts(report: Mapping) -> list[tuple[str, object]]:
         ("Duration", _duration(report.get("duration"))),
         ("Tool", f"{tool.get('name', 'mitm-pincheck')} {tool.get('version', '?')}"),
         ("mitmproxy", tool.get("mitmproxy")),
-        ("CA trust proven", _yes_no(report.get("ca_trust_proven"))),
+        ("CA trust proof", _trust_sources(report)),
     ]
     return [(k, v) for k, v in facts if v is not None]
 
@@ -79,7 +86,7 @@ def _changes(report: Mapping, changes: Mapping | None) -> dict | None:
     if changes is None:
         return None
     about = report.get("baseline") or {}
-    cells = {(r.get("host"), r.get("phase")): (i, r) for i, r in enumerate(report["results"])}
+    cells = {(r.get("host"), column(r)): (i, r) for i, r in enumerate(report["results"])}
     groups = []
     if baseline.has_changes(changes):
         for key, heading in baseline.CHANGE_KEYS:
@@ -91,12 +98,12 @@ def _changes(report: Mapping, changes: Mapping | None) -> dict | None:
                 continue
             rows = []
             for c in items:
-                i, row = cells.get((c.get("host"), c.get("phase")), (None, {}))
+                i, row = cells.get((c.get("host"), column(c)), (None, {}))
                 rows.append(
                     {
                         "index": i,
                         "host": c.get("host"),
-                        "phase": c.get("phase"),
+                        "phase": column(c),
                         "before": c.get("before"),
                         "before_label": _label(c.get("before")),
                         "after": c.get("after"),
@@ -111,7 +118,8 @@ def _changes(report: Mapping, changes: Mapping | None) -> dict | None:
 def _matrix(report: Mapping) -> dict:
     results = report.get("results") or []
     phases = _phase_order(report)
-    cells = {(r.get("host"), r.get("phase")): (i, r) for i, r in enumerate(results)}
+    index = {id(r): i for i, r in enumerate(results)}
+    cells = {k: (index[id(r)], r) for k, r in grid(results)[1].items()}
     changes = baseline.change_index(report)
     platform = standards.platform_of(report)
     rows = []
@@ -120,16 +128,20 @@ def _matrix(report: Mapping) -> dict:
         evidence = next(((c[1].get("evidence") or {}) for c in row_cells if c), {})
         pattern = evidence.get("pattern")
         pinned = evidence.get("pinned")
+        proofs = dict(host_proofs({"results": [c[1] for c in row_cells if c]}))
         rows.append(
             {
                 "host": host,
-                "problem": any(c and c[1].get("verdict") != "pass" for c in row_cells),
+                "problem": any(
+                    c and c[1].get("verdict") in ("fail", "inconclusive") for c in row_cells
+                ),
                 "via": pattern if pattern and pattern != host else None,
                 "pinned": None if pinned is None else ("pinned" if pinned else "not pinned"),
+                "proof": proofs.get(host),
                 "cells": [
                     None
                     if c is None
-                    else _cell(c[0], c[1], changes.get((host, c[1].get("phase"))), platform)
+                    else _cell(c[0], c[1], changes.get((host, column(c[1]))), platform)
                     for c in row_cells
                 ],
             }
@@ -139,13 +151,17 @@ def _matrix(report: Mapping) -> dict:
         "phases": [
             {
                 "name": p,
-                "presents": KINDS[p].presents if p in KINDS else p,
+                "presents": _presents(p),
                 "counts": _phase_counts(results, p),
             }
             for p in phases
         ],
         "rows": rows,
-        "phase_legend": [(p, KINDS[p].presents) for p in phases if p in KINDS],
+        "phase_legend": [
+            (k, KINDS[k].presents)
+            for k in dict.fromkeys(p.split(" ", 1)[0] for p in phases)
+            if k in KINDS
+        ],
     }
 
 
@@ -194,6 +210,13 @@ def _detail(row: Mapping, platform: str | None) -> list[tuple[str, str, object]]
     pattern = evidence.get("pattern")
     if pattern and pattern != row.get("host"):
         facts.append(("scenario entry", "code", pattern))
+    if "proof" in evidence and needs_proof(row) and row.get("verdict") != "n/a":
+        proof = evidence["proof"]
+        words = proof_words(proof, row.get("host")) if proof else "none: refusals count for nothing"
+        facts.append(("CA trust proof", "text", words))
+    if evidence.get("key"):
+        key = evidence["key"]
+        facts.append(("key", "key", {"file": key.get("file"), "pin": key.get("pin")}))
     found = standards.standards_for(row, platform)
     if found:
         label = "violates" if row.get("verdict") == "fail" else "not verified"
@@ -238,11 +261,28 @@ def _standards(report: Mapping) -> dict:
 
 
 def _phase_order(report: Mapping) -> list[str]:
-    phases = [str(p) for p in (report.get("scenario") or {}).get("phases") or []]
-    for row in report.get("results") or []:
-        if row.get("phase") not in phases:
-            phases.append(row.get("phase"))
+    """The columns: the scenario's phases, a backup-key phase once per key (`proof.column`)."""
+    results = report.get("results") or []
+    phases = grid(results)[0]
+    for p in (report.get("scenario") or {}).get("phases") or []:
+        if str(p) not in phases and not any(r.get("phase") == p for r in results):
+            phases.append(str(p))
     return phases
+
+
+def _presents(col: str) -> str:
+    kind = col.split(" ", 1)[0]
+    return KINDS[kind].presents if kind in KINDS else col
+
+
+def _trust_sources(report: Mapping) -> str | None:
+    trust = report.get("ca_trust")
+    if not isinstance(trust, Mapping):
+        return None
+    sources = trust.get("sources") or []
+    if not sources:
+        return "none (refusals of proxy-CA kinds count for nothing)"
+    return ", ".join(map(str, sources))
 
 
 def _host_order(report: Mapping) -> list[str]:
@@ -266,7 +306,7 @@ def _host_order(report: Mapping) -> list[str]:
 
 
 def _phase_counts(results: list, phase: str) -> str:
-    rows = [r for r in results if r.get("phase") == phase]
+    rows = [r for r in results if column(r) == phase]
     bad = [
         f"{n} {v}"
         for v in ("fail", "inconclusive")
@@ -277,10 +317,6 @@ def _phase_counts(results: list, phase: str) -> str:
 
 def _label(verdict) -> str:
     return VERDICT_LABEL.get(verdict, verdict or "—")
-
-
-def _yes_no(value) -> str | None:
-    return None if value is None else ("yes" if value else "no")
 
 
 def _duration(seconds) -> str | None:

@@ -13,6 +13,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 
 from mitm_pincheck.report import baseline, standards
+from mitm_pincheck.report.proof import column, needs_proof, proof_label
 
 _CHANGE_PREFIX = {
     "regressions": "Regression since baseline (was {before})",
@@ -54,9 +55,9 @@ def render_junit(report: Mapping) -> str:
             suite.set("timestamp", str(report["started"]))
         _properties(suite, report)
         # Rows that changed since the baseline first, then the report's order.
-        rows = sorted(rows, key=lambda r: (r.get("host"), phase) not in changes)
+        rows = sorted(rows, key=lambda r: (r.get("host"), column(r)) not in changes)
         for row in rows:
-            _testcase(suite, row, changes.get((row.get("host"), phase)), platform)
+            _testcase(suite, row, changes.get((row.get("host"), column(row))), platform)
 
     ET.indent(root, space="  ")
     return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
@@ -64,13 +65,19 @@ def render_junit(report: Mapping) -> str:
 
 def _testcase(suite: ET.Element, row: Mapping, change, platform: str | None) -> None:
     phase = str(row.get("phase"))
+    key = f" {row['key']}" if row.get("key") else ""  # each backup key is a test of its own
     case = ET.SubElement(
         suite,
         "testcase",
         classname=_clean(f"pincheck.{phase}"),
-        name=_clean(f"{row.get('host')}: expected {row.get('expected')}"),
+        name=_clean(f"{row.get('host')}{key}: expected {row.get('expected')}"),
         time="0",
     )
+    evidence = row.get("evidence") or {}
+    if "proof" in evidence and needs_proof(row):
+        props = ET.SubElement(case, "properties")
+        label = proof_label(evidence["proof"], row.get("host"))
+        ET.SubElement(props, "property", name="ca_trust_proof", value=_clean(label))
     reason = _clean(row.get("reason") or "")
     if change is not None:
         key, before = change[0], change[1].get("before")
@@ -102,7 +109,7 @@ def _properties(suite: ET.Element, report: Mapping) -> None:
         ("mitmproxy", tool.get("mitmproxy")),
         ("scenario", scenario.get("name")),
         ("app", scenario.get("app")),
-        ("ca_trust_proven", report.get("ca_trust_proven")),
+        ("ca_trust", _trust_sources(report)),
         ("interrupted", report.get("interrupted")),
     ]
     changes = baseline.changes_of(report)
@@ -123,10 +130,19 @@ def _properties(suite: ET.Element, report: Mapping) -> None:
 
 
 def _by_phase(results: list) -> dict[str, list]:
+    """Rows by phase; n/a rows (a key kind, no key for the host) are not tests at all."""
     phases: dict[str, list] = {}
     for row in results:
-        phases.setdefault(str(row.get("phase")), []).append(row)
+        if row.get("verdict") != "n/a":
+            phases.setdefault(str(row.get("phase")), []).append(row)
     return phases
+
+
+def _trust_sources(report: Mapping) -> str | None:
+    trust = report.get("ca_trust")
+    if not isinstance(trust, Mapping):
+        return None
+    return ", ".join(map(str, trust.get("sources") or [])) or "none"
 
 
 def _seconds(value) -> str:

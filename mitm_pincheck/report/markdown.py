@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping
 
 from mitm_pincheck.report import baseline, standards
+from mitm_pincheck.report.proof import column, trust_line
 
 _VERDICT_LABEL = {"pass": "✅ PASS", "fail": "❌ FAIL", "inconclusive": "⚠️ INCONCLUSIVE"}
 _STATUS = {0: "PASS", 1: "FAIL", 3: "INCONCLUSIVE"}
@@ -50,6 +51,8 @@ def render_markdown(report: Mapping) -> str:
         versions += f", mitmproxy {tool['mitmproxy']}"
     facts.append(_text(versions))
     out.append(" · ".join(facts))
+    if trust := trust_line(report):
+        out += ["", _text(trust)]
     if report.get("interrupted"):
         out += ["", "**The run was interrupted**: phases that did not finish are inconclusive."]
     out.append("")
@@ -75,7 +78,7 @@ def _baseline_section(report: Mapping) -> list[str]:
     out = [f"## Changes since the baseline{since}", ""]
     if not baseline.has_changes(changes):
         return out + ["No verdict changed.", ""]
-    reasons = {(r.get("host"), r.get("phase")): r.get("reason") for r in report["results"]}
+    reasons = {(r.get("host"), column(r)): r.get("reason") for r in report["results"]}
     for key, heading in baseline.CHANGE_KEYS:
         items = changes[key]
         if not items:
@@ -87,8 +90,8 @@ def _baseline_section(report: Mapping) -> list[str]:
         out += [f"### {heading}", "", "| host | phase | before | after | reason |"]
         out.append("| --- | --- | --- | --- | --- |")
         for c in items:
-            reason = reasons.get((c.get("host"), c.get("phase"))) or ""
-            cells = [c.get("host"), c.get("phase"), c.get("before"), c.get("after"), reason]
+            reason = reasons.get((c.get("host"), column(c))) or ""
+            cells = [c.get("host"), column(c), c.get("before"), c.get("after"), reason]
             out.append(_row(cells))
         out.append("")
     return out
@@ -105,7 +108,7 @@ def _problem_rows(report: Mapping) -> list[str]:
     out.append("| --- | --- | --- | --- | --- | --- |")
     for r in rows:
         label = _VERDICT_LABEL.get(r.get("verdict"), str(r.get("verdict")))
-        cells = [r.get("host"), r.get("phase"), r.get("expected"), r.get("outcome")]
+        cells = [r.get("host"), column(r), r.get("expected"), r.get("outcome")]
         out.append(f"| {label} " + _row(cells + [_reason(r)]))
     out.append("")
     return out

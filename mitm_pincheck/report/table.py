@@ -15,8 +15,9 @@ from rich.table import Table
 from rich.text import Text
 
 from mitm_pincheck.report import terminal
+from mitm_pincheck.report.proof import column, grid, trust_line
 
-_VERDICT_WORD = {"pass": "PASS", "fail": "FAIL", "inconclusive": "??"}
+_VERDICT_WORD = {"pass": "PASS", "fail": "FAIL", "inconclusive": "??", "n/a": "n/a"}
 _OUTCOME_SHORT = {
     "accepted": "accepted",
     "rejected-after-handshake": "rejected after hs",
@@ -36,8 +37,11 @@ _LEGEND = (
     "                     (how OkHttp's CertificatePinner and most app-level pinning refuse)\n"
     "  idle               finished the handshake but sent nothing before the phase ended\n"
     "  not seen           never connected to the host in that phase\n"
+    "  n/a                a key kind, and the scenario gives the host no key: not counted\n"
     "Verdicts: PASS the app did what the host's expectation says; FAIL it did the opposite;\n"
     "?? inconclusive: not enough evidence either way (the reason says why).\n"
+    "A refusal of a certificate from the proxy CA counts only with a proof that the app\n"
+    "trusts that CA for the host: pinned-key, control, device-store or declared.\n"
 )
 
 
@@ -48,9 +52,10 @@ def print_table(out: Console, report: Mapping) -> None:
         out.print("No results: the scenario has no hosts or no phases.")
         return
     width = out.width
-    phases = _dedupe(terminal.clean(r.get("phase")) for r in results)
+    columns, by_column = grid(results)  # a backup-key phase has a column per key
+    phases = _dedupe(terminal.clean(c) for c in columns)
     hosts = _dedupe(terminal.clean(r.get("host")) for r in results)
-    cells = {(terminal.clean(r.get("host")), terminal.clean(r.get("phase"))): r for r in results}
+    cells = {(terminal.clean(h), terminal.clean(c)): r for (h, c), r in by_column.items()}
 
     # Too wide: first drop the outcome words from the cells, then shorten host names.
     compact = _natural_width(hosts, phases, cells, compact=False) > width
@@ -62,13 +67,15 @@ def print_table(out: Console, report: Mapping) -> None:
 
     out.print()
     out.print(_summary_line(report, results), soft_wrap=True)
-    failing = [r for r in results if r.get("verdict") != "pass"]
+    if trust := trust_line(report):
+        _print_lines(out, _hanging(out, Text(""), 1, terminal.text(trust), first_indent=False))
+    failing = [r for r in results if r.get("verdict") not in ("pass", "n/a")]
     if failing:
         out.print()
         for r in failing:
             verdict = r.get("verdict")
             word = Text(_VERDICT_WORD.get(verdict, terminal.clean(verdict)), style=_style(verdict))
-            body = terminal.text(f"{r.get('host')} ({r.get('phase')}): {r.get('reason', '')}")
+            body = terminal.text(f"{r.get('host')} ({column(r)}): {r.get('reason', '')}")
             _print_lines(out, _hanging(out, word, 4, body))
 
 
@@ -134,7 +141,7 @@ def _natural_width(hosts: list[str], phases: list[str], cells: Mapping, compact:
 
 def _cell_text(r: Mapping, compact: bool) -> str:
     word = _VERDICT_WORD.get(r.get("verdict"), terminal.clean(r.get("verdict")))
-    if compact:
+    if compact or r.get("verdict") == "n/a":
         return word
     outcome = r.get("outcome")
     return f"{word} {_OUTCOME_SHORT.get(outcome, terminal.clean(outcome))}"
@@ -147,19 +154,25 @@ def _summary_line(report: Mapping, results: list[Mapping]) -> Text:
         for v in ("pass", "fail", "inconclusive")
     ]
     line = ", ".join(counts)
+    if summary.get("n/a"):
+        line += f" ({terminal.clean(summary['n/a'])} n/a, not counted)"
     if report.get("interrupted"):
         line += " (the run was interrupted)"
     return Text(line)
 
 
-def _hanging(out: Console, label: Text, label_width: int, body: Text) -> list[Text]:
-    """`label` then `body` wrapped to the console's width, later lines indented under the body.
+def _hanging(
+    out: Console, label: Text, label_width: int, body: Text, first_indent: bool = True
+) -> list[Text]:
+    """`label` then `body` wrapped to the console's width, later lines indented under the body
+    (`first_indent=False`: the first line starts at the margin, without the label).
     Lines break at spaces only (a host name or a kind like "self-signed" stays whole); a word
     longer than the line is folded rather than cut."""
     indent = label_width + 1
     room = max(out.width - indent, 10)
     lines = body.wrap(out, room, overflow="fold", no_wrap=out.width < 20)
-    first = Text.assemble(label, " " * (label_width - len(label) + 1), lines[0] if lines else "")
+    lead = Text.assemble(label, " " * (label_width - len(label) + 1)) if first_indent else ""
+    first = Text.assemble(lead, lines[0] if lines else "")
     return [first, *(Text.assemble(" " * indent, line) for line in lines[1:])]
 
 

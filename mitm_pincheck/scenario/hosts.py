@@ -7,11 +7,11 @@ from collections.abc import Mapping
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from mitm_pincheck.scenario.hostnames import HostNameError, check_host
+from mitm_pincheck.scenario.keys import KeysReader
 from mitm_pincheck.scenario.model import HOST_KEYS, HostSpec
 from mitm_pincheck.scenario.nodes import (
     TAG_NULL,
     TAG_STR,
-    NodeReader,
     describe,
     did_you_mean,
     join_key,
@@ -20,7 +20,7 @@ from mitm_pincheck.scenario.nodes import (
 from mitm_pincheck.verdicts import kinds
 
 
-class HostsReader(NodeReader):
+class HostsReader(KeysReader):
     def top_hosts(self, node: Node, key: str) -> tuple[HostSpec, ...]:
         if not isinstance(node, SequenceNode):
             raise self.error(
@@ -75,6 +75,11 @@ class HostsReader(NodeReader):
                 found["pinned"] = self.boolean(
                     v, join_key(key, name), "pinned: true or pinned: false"
                 )
+            elif name == "control":
+                found["control"] = self.host_control(v, join_key(key, name))
+                control_node = v
+            elif name == "keys":
+                found["keys"] = self.host_keys(v, join_key(key, name))
             else:
                 found["expect"] = self.expect(v, join_key(key, name))
         if "host" not in found:
@@ -90,7 +95,21 @@ class HostsReader(NodeReader):
                 "missing; write 'pinned: true' if the app pins this "
                 "host's certificate, 'pinned: false' if not",
             )
-        return HostSpec(found["host"], found["pinned"], found.get("expect", {}), line)
+        if found.get("control") and found["pinned"]:
+            raise self.error(
+                control_node,
+                join_key(key, "control"),
+                "a control host is one the app does not pin (its acceptance of valid-ca proves "
+                "the app trusts the proxy CA): set pinned: false, or remove control: true",
+            )
+        return HostSpec(
+            found["host"],
+            found["pinned"],
+            found.get("expect", {}),
+            line,
+            control=found.get("control", False),
+            keys=found.get("keys"),
+        )
 
     def expect(self, node: Node, key: str) -> Mapping[str, str]:
         if isinstance(node, ScalarNode) and node.tag == TAG_NULL:

@@ -7,8 +7,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 from mitm_pincheck.verdicts import kinds
+
+if TYPE_CHECKING:
+    from mitm_pincheck.scenario.keys import HostKeys, KeyFile
 
 DEFAULT_SETTLE = 5.0
 DEFAULT_TIMEOUT = 60.0
@@ -23,12 +27,13 @@ TOP_KEYS = (
     "timeout",
     "resolve",
     "upstream_trust",
+    "ca_trust",
     "isolate",
     "max_followups",
     "apk",
     "ipa",
 )
-HOST_KEYS = ("host", "pinned", "expect")
+HOST_KEYS = ("host", "pinned", "expect", "control", "keys")
 
 
 def _canonical(name: str) -> str:
@@ -54,6 +59,10 @@ class HostSpec:
     pinned: bool
     expect: Mapping[str, str] = field(default_factory=dict, hash=False)
     line: int | None = field(default=None, compare=False)
+    # An endpoint of the same app that it does not pin: its acceptance of valid-ca proves that
+    # the app trusts the proxy CA.
+    control: bool = False
+    keys: HostKeys | None = field(default=None, hash=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "host", _canonical(self.host))
@@ -87,6 +96,7 @@ class Scenario:
     resolve: Mapping[str, tuple[str, int]] = field(default_factory=dict, hash=False)
     upstream_trust: Path | None = None
     app: str | None = None
+    ca_trust: str | None = None  # "system": the tester vouches the proxy CA is a system CA
     # Follow-up phases (scenario/followups.py): repeat a phase for hosts a refusal hid.
     isolate: bool = True
     max_followups: int = 3
@@ -107,6 +117,12 @@ class Scenario:
             return exact[0]
         return max(found, key=lambda h: len(h.host), default=None)
 
+    def key_for(self, spec: HostSpec, index: int) -> KeyFile | None:
+        """The key `spec` is shown in phase `index` (pinned-key, backup-key), else None."""
+        from mitm_pincheck.scenario.keys import key_for_round
+
+        return key_for_round(self.phases, index, spec.keys)
+
     def to_dict(self) -> dict:
         """What the journal records. No trigger and no resolve: commands may carry tokens."""
         return {
@@ -114,9 +130,18 @@ class Scenario:
             "file": self.file,
             "app": self.app,
             "hosts": [
-                {"host": h.host, "pinned": h.pinned, "expect": dict(h.expect)} for h in self.hosts
+                {
+                    "host": h.host,
+                    "pinned": h.pinned,
+                    "expect": dict(h.expect),
+                    "control": h.control,
+                    # (no `keys` at all for a host without: the journal types it as an object)
+                    **({"keys": h.keys.to_dict()} if h.keys else {}),
+                }
+                for h in self.hosts
             ],
             "phases": list(self.phases),
+            "ca_trust": self.ca_trust,
             "settle": self.settle,
             "timeout": self.timeout,
             "isolate": self.isolate,

@@ -17,6 +17,7 @@ from mitm_pincheck.errors import ScenarioError
 from mitm_pincheck.scenario.apppackage import AppPackageReader
 from mitm_pincheck.scenario.followups import FollowupReader
 from mitm_pincheck.scenario.hosts import HostsReader
+from mitm_pincheck.scenario.keys import expand_backup_rounds
 from mitm_pincheck.scenario.model import (
     DEFAULT_SETTLE,
     DEFAULT_TIMEOUT,
@@ -110,17 +111,21 @@ class _Reader(HostsReader, TimingReader, TriggerReader, FollowupReader, AppPacka
                 "never settle; make settle shorter or timeout longer",
             )
         default_name = "scenario" if self.file == "<string>" else Path(self.file).stem
+        phases = values.get("phases", kinds.DEFAULT_PHASES)
+        self.check_key_phases(values["hosts"], phases, nodes.get("phases"))
+        rounds = max((len(h.keys.backup) for h in values["hosts"] if h.keys), default=1)
         return Scenario(
             name=values.get("name") or default_name,
             file=None if self.file == "<string>" else self.file,
             hosts=values["hosts"],
-            phases=values.get("phases", kinds.DEFAULT_PHASES),
+            phases=expand_backup_rounds(phases, rounds),
             trigger=values.get("trigger"),
             settle=settle,
             timeout=timeout,
             resolve=values.get("resolve", {}),
             upstream_trust=values.get("upstream_trust"),
             app=values.get("app"),
+            ca_trust=values.get("ca_trust"),
             **self.followup_settings(values),
             **self.package_settings(values),
         )

@@ -139,6 +139,7 @@ _FIELDS: dict[str, dict[str, str]] = {
     "data": {"direction": _TEXT},
     "closed": {"by": _TEXT},
     "ignored-client": {"client": _TEXT, "host": _TEXT},
+    "ca-store": {"store": _TEXT, "path": _TEXT, "serial": _TEXT},
     "connect-refused": {
         "phase": _TEXT,
         "index": _COUNT,
@@ -149,8 +150,8 @@ _FIELDS: dict[str, dict[str, str]] = {
     },
 }
 _TOOL = {"name": _TEXT, "version": _TEXT, "mitmproxy": _TEXT}
-_SCENARIO = {"name": _TEXT, "file": _TEXT, "app": _TEXT, "phases": _TEXTS}
-_HOST = {"host": _TEXT, "pinned": _FLAG, "expect": _OBJECT}
+_SCENARIO = {"name": _TEXT, "file": _TEXT, "app": _TEXT, "phases": _TEXTS, "ca_trust": _TEXT}
+_HOST = {"host": _TEXT, "pinned": _FLAG, "expect": _OBJECT, "control": _FLAG, "keys": _OBJECT}
 # Latest `ts` a journal can hold: the year 9999 (datetime goes no further).
 _MAX_TS = 253402300799.0
 

@@ -21,11 +21,14 @@ class Kind:
     pinned: str
     unpinned: str
     catches: str
-    # The chain leads to the proxy CA the device was told to trust, so a rejection in the
-    # handshake is only evidence once the run has proved the client trusts that CA at all.
+    # The chain leads to the proxy CA, so a refusal (in or after the handshake) is only
+    # evidence with a proof that this app trusts that CA for this host (see verdict.py).
     needs_ca_trust: bool
     # False for passthrough: the client sees the real certificate, not one of ours.
     intercepts: bool = True
+    # "current" or "backup": the kind presents a key the team gave in the host's `keys:`;
+    # hosts without one are passed through in its phase and their rows are n/a.
+    key_role: str | None = None
 
 
 _CATALOGUE = (
@@ -114,10 +117,32 @@ _CATALOGUE = (
         catches="basicConstraints not checked: any certificate holder can issue for any host",
         needs_ca_trust=True,
     ),
+    Kind(
+        name="pinned-key",
+        presents="a leaf for the host issued by the proxy CA, carrying the key the app pins "
+        "(keys.current in the scenario; with keys.at: intermediate, an intermediate carries it)",
+        pinned=ACCEPT,
+        unpinned=ACCEPT,
+        catches="nothing by itself: accepted, it proves that the app trusts the proxy CA for "
+        "this host, so its refusal of valid-ca can only be the pin",
+        needs_ca_trust=True,
+        key_role="current",
+    ),
+    Kind(
+        name="backup-key",
+        presents="the same as pinned-key with each backup key (keys.backup), one round each",
+        pinned=ACCEPT,
+        unpinned=ACCEPT,
+        catches="a missing or wrong backup pin: rotating the server to that key would break "
+        "the app (a rotation rehearsal)",
+        needs_ca_trust=True,
+        key_role="backup",
+    ),
 )
 
 KINDS: dict[str, Kind] = {k.name: k for k in _CATALOGUE}
 DEFAULT_PHASES: tuple[str, ...] = ("valid-ca", "self-signed", "wrong-key")
+KEY_KINDS: tuple[str, ...] = tuple(k.name for k in _CATALOGUE if k.key_role)
 
 
 def expected(kind: str, pinned: bool, overrides: Mapping[str, str] | None = None) -> str:

@@ -29,18 +29,24 @@ from mitm_pincheck.verdicts.outcome import (
 from mitm_pincheck.verdicts.seen import Refusals
 from mitm_pincheck.verdicts.verdict import (
     FAIL,
+    HOW_TO_PROVE,
     INCONCLUSIVE,
+    NOT_APPLICABLE,
     PASS,
+    PROOF_CONTROL,
+    PROOF_DECLARED,
+    PROOF_DEVICE_STORE,
+    PROOF_PINNED_KEY,
     decide,
     unused_closes_unreliable,
 )
 
-SCHEMA = 1
+# 2: per-row `evidence.proof` and a top-level `ca_trust` replace the run-wide `ca_trust_proven`;
+# rows of the key kinds (`key`, verdict "n/a"); `summary["n/a"]`.
+SCHEMA = 2
 MAX_REQUESTS = 10
-
-# Connections count as proof that the device trusts the proxy CA when they complete a
-# (fresh) handshake under this kind.
-_TRUST_PROOF_KIND = "valid-ca"
+# The journal event `run --android` writes before the first phase: where the proxy CA is.
+CA_STORE_EVENT = "ca-store"
 
 
 def build_report(events: Iterable[dict]) -> dict:
@@ -78,9 +84,7 @@ def build_report(events: Iterable[dict]) -> dict:
     interrupted = _interrupted(control)
 
     by_phase = _attribute(conns, phases, started)
-    ca_trust_proven = any(
-        c.kind == _TRUST_PROOF_KIND and c.handshake_ok and not c.resumed for c in conns
-    )
+    trust = _trust(by_phase, phases, scenario, control)
     row_hosts = {entry["host"]: _row_hosts(entry["host"], conns) for entry in scenario["hosts"]}
     followups = followup.rounds_of(control)
     package = apppins.package_event(control)
@@ -90,24 +94,32 @@ def build_report(events: Iterable[dict]) -> dict:
     for index, phase in enumerate(phases):
         rows_conns = _by_row(by_phase.get(index, []))
         for entry in scenario["hosts"]:
+            key, shown = _round_key(phases, index, entry)
+            if not shown:
+                continue  # a later backup-key round, and this host has no key for it
             for host in row_hosts[entry["host"]]:
-                if index not in started:
-                    results.append(_not_run_row(host, phase, entry, interrupted))
+                proof = _proof(trust, phase, entry, host)
+                if key is None and phase in kinds.KEY_KINDS:
+                    results.append(_not_applicable_row(host, phase, entry))
+                elif index not in started:
+                    results.append(_not_run_row(host, phase, entry, interrupted, key))
                 else:
                     row_conns = rows_conns.get(_row_key(entry["host"], host), [])
                     cut_short = index in interrupted_phases
-                    row = _row(host, phase, entry, row_conns, ca_trust_proven, cut_short)
+                    row = _row(host, phase, entry, row_conns, proof, cut_short, key)
                     row = followup.annotate(row, followups.get(index, []))
                     results.append(apppins.annotate(row, package))
                 ran.append(index in started)
 
     _unused_closes(results)
     approached = seen.reword(results, refusals)
+    counted = [r for r in results if r["verdict"] != NOT_APPLICABLE]
     summary = {
-        "total": len(results),
-        PASS: sum(r["verdict"] == PASS for r in results),
-        FAIL: sum(r["verdict"] == FAIL for r in results),
-        INCONCLUSIVE: sum(r["verdict"] == INCONCLUSIVE for r in results),
+        "total": len(counted),
+        PASS: sum(r["verdict"] == PASS for r in counted),
+        FAIL: sum(r["verdict"] == FAIL for r in counted),
+        INCONCLUSIVE: sum(r["verdict"] == INCONCLUSIVE for r in counted),
+        NOT_APPLICABLE: len(results) - len(counted),
     }
     first, last = span
     return {
@@ -118,16 +130,36 @@ def build_report(events: Iterable[dict]) -> dict:
         "finished": _iso(last),
         "duration": round(last - first, 3) if first is not None and last is not None else 0.0,
         "interrupted": interrupted,
-        "ca_trust_proven": ca_trust_proven,
+        "ca_trust": _trust_summary(trust),
         "summary": summary,
         "exit_code": exit_code_for(summary),
         "results": results,
-        "hints": _hints(
-            results, ran, ca_trust_proven, str(run_start.get("mode") or "regular"), approached
-        )
+        "hints": _hints(results, ran, trust, str(run_start.get("mode") or "regular"), approached)
         + clients.hints(),
         "clients": clients.to_dict(),
     }
+
+
+def rows_of_phase(report: Mapping, index: int) -> list[dict]:
+    """The rows of the scenario's phase `index`: a backup-key round's rows only, not every
+    round's (the live view shows each phase as it ends)."""
+    scenario = report.get("scenario") or {}
+    phases = [str(p) for p in scenario.get("phases") or ()]
+    if not 0 <= index < len(phases):
+        return []
+    phase = phases[index]
+    entries = {e["host"]: e for e in scenario.get("hosts") or () if isinstance(e, Mapping)}
+    out = []
+    for r in report.get("results") or ():
+        if r.get("phase") != phase:
+            continue
+        entry = entries.get((r.get("evidence") or {}).get("pattern"))
+        if phase == "backup-key" and entry is not None:
+            key, shown = _round_key(phases, index, entry)
+            if not shown or (key["file"] if key else None) != r.get("key"):
+                continue
+        out.append(r)
+    return out
 
 
 def exit_code_for(summary: Mapping[str, int]) -> int:
@@ -155,6 +187,8 @@ def _scenario(raw: Mapping) -> dict:
                 "expect": {str(k): str(v) for k, v in expect.items()}
                 if isinstance(expect, Mapping)
                 else {},
+                "control": h.get("control") is True,
+                "keys": _keys(h.get("keys")),
             }
         )
     return {
@@ -163,7 +197,45 @@ def _scenario(raw: Mapping) -> dict:
         "app": raw.get("app"),
         "hosts": hosts,
         "phases": [str(p) for p in raw.get("phases") or ()],
+        "ca_trust": "system" if raw.get("ca_trust") == "system" else None,
     }
+
+
+def _keys(raw) -> dict | None:
+    """A host's `keys` as the journal records them: labels and SPKI pins, never key material."""
+    if not isinstance(raw, Mapping):
+        return None
+
+    def key(k) -> dict | None:
+        if not isinstance(k, Mapping) or not k.get("file"):
+            return None
+        return {"file": str(k["file"]), "pin": str(k.get("pin") or "")}
+
+    backup = raw.get("backup") if isinstance(raw.get("backup"), list) else []
+    return {
+        "current": key(raw.get("current")),
+        "backup": [b for b in (key(k) for k in backup) if b is not None],
+        "at": "intermediate" if raw.get("at") == "intermediate" else "leaf",
+    }
+
+
+def _round_key(phases: list[str], index: int, entry: Mapping) -> tuple[dict | None, bool]:
+    """The key `entry` is shown in phase `index` (None: no key), and whether it has a row there.
+
+    `backup-key` runs one round per backup key (the scenario's phases list it once per round):
+    round j shows each host its j-th backup key; a host with fewer keys has no row in the later
+    rounds, and a host with none has one n/a row in the first."""
+    phase = phases[index]
+    keys = entry.get("keys") or {}
+    if phase == "pinned-key":
+        return keys.get("current"), True
+    if phase == "backup-key":
+        j = phases[:index].count("backup-key")
+        backup = keys.get("backup") or []
+        if j < len(backup):
+            return backup[j], True
+        return None, j == 0
+    return None, True
 
 
 def _tool(raw: Mapping) -> dict:
@@ -279,8 +351,9 @@ def _row(
     phase: str,
     entry: Mapping,
     conns: list[Connection],
-    ca_trust_proven: bool,
+    proof: dict | None,
     phase_interrupted: bool,
+    key: Mapping | None = None,
 ) -> dict:
     classified = [(c, classify(c)) for c in conns]
     counted = [(c, o) for c, o in classified if o.counted]
@@ -296,7 +369,8 @@ def _row(
         phase,
         expected,
         outcome,
-        ca_trust_proven,
+        proof,
+        key=key["file"] if key else None,
         host=host,
         request={"method": first_request.method, "path": first_request.path}
         if first_request
@@ -308,7 +382,7 @@ def _row(
     if outcome == NOT_SEEN and phase_interrupted:
         reason = f"No connection to {host} before the run was interrupted during this phase."
 
-    return {
+    row = {
         "host": host,
         "phase": phase,
         "expected": expected,
@@ -326,8 +400,10 @@ def _row(
             "notes": _dedupe(n for c in conns for n in c.notes),
             "resumed": sum(o.outcome == RESUMED for _, o in classified),
             "stalled": sum(o.outcome == STALLED for _, o in classified),
+            "proof": proof,
         },
     }
+    return _with_key(row, phase, key)
 
 
 def _unused_closes(results: list[dict]) -> None:
@@ -342,13 +418,17 @@ def _unused_closes(results: list[dict]) -> None:
     for r in results:
         if r["host"] in preconnecting and r["outcome"] == REJECTED_AFTER_HANDSHAKE:
             alerts = r["evidence"]["alerts"]
-            v = unused_closes_unreliable(r["phase"], r["host"], alerts[0] if alerts else None)
+            v = unused_closes_unreliable(
+                r["phase"], r["host"], alerts[0] if alerts else None, r.get("key")
+            )
             r["verdict"], r["reason"] = v.verdict, v.reason
 
 
-def _not_run_row(host: str, phase: str, entry: Mapping, interrupted: bool) -> dict:
+def _not_run_row(
+    host: str, phase: str, entry: Mapping, interrupted: bool, key: Mapping | None = None
+) -> dict:
     why = " because the run was interrupted" if interrupted else ""
-    return {
+    row = {
         "host": host,
         "phase": phase,
         "expected": _expected(phase, entry),
@@ -356,17 +436,142 @@ def _not_run_row(host: str, phase: str, entry: Mapping, interrupted: bool) -> di
         "verdict": INCONCLUSIVE,
         "reason": f"The {phase} phase did not run{why}.",
         "connections": 0,
-        "evidence": {
-            "pattern": entry["host"],
-            "pinned": entry["pinned"],
-            "outcomes": {},
-            "alerts": [],
-            "requests": [],
-            "credentials": [],
-            "notes": [],
-            "resumed": 0,
-            "stalled": 0,
-        },
+        "evidence": _empty_evidence(entry),
+    }
+    return _with_key(row, phase, key)
+
+
+def _not_applicable_row(host: str, phase: str, entry: Mapping) -> dict:
+    which = "keys.current" if phase == "pinned-key" else "keys.backup"
+    return {
+        "host": host,
+        "phase": phase,
+        "expected": _expected(phase, entry),
+        "outcome": NOT_APPLICABLE,
+        "verdict": NOT_APPLICABLE,
+        "reason": f"The scenario gives {host} no {which}, so it was passed through in the "
+        f"{phase} phase: nothing to judge (not counted).",
+        "connections": 0,
+        "evidence": _empty_evidence(entry),
+    }
+
+
+def _empty_evidence(entry: Mapping) -> dict:
+    return {
+        "pattern": entry["host"],
+        "pinned": entry["pinned"],
+        "outcomes": {},
+        "alerts": [],
+        "requests": [],
+        "credentials": [],
+        "notes": [],
+        "resumed": 0,
+        "stalled": 0,
+        "proof": None,
+    }
+
+
+def _with_key(row: dict, phase: str, key: Mapping | None) -> dict:
+    """Rows of the key kinds say which key they showed: `key` (the file as the scenario names
+    it) keeps backup-key rows apart, and stable across runs, for baselines."""
+    if key is None:
+        return row
+    if phase == "backup-key":
+        row["key"] = key["file"]
+    row["evidence"]["key"] = {"file": key["file"], "pin": key.get("pin") or ""}
+    return row
+
+
+# --- proof that the app trusts the proxy CA -------------------------------------------------------
+
+
+def _trust(
+    by_phase: Mapping[int, list[Connection]],
+    phases: list[str],
+    scenario: Mapping,
+    control: list[dict],
+) -> dict:
+    """What this run proves about the app's trust in the proxy CA, from which each row picks its
+    proof: the rows (pattern, host) that sent application data under pinned-key and under
+    valid-ca, the control hosts among the latter, the device's store, the scenario's word."""
+    accepted: dict[str, set[tuple[str, str]]] = {"pinned-key": set(), "valid-ca": set()}
+    hosts: dict[tuple[str, str], str] = {}
+    for index, conns in by_phase.items():
+        kind = phases[index]
+        if kind not in accepted:
+            continue
+        for c in conns:
+            if classify(c).outcome == ACCEPTED:
+                accepted[kind].add(_row_key(c.pattern, c.host))
+                hosts[_row_key(c.pattern, c.host)] = c.host
+    controls = {e["host"] for e in scenario["hosts"] if e.get("control")}
+    control_hosts = sorted(
+        {hosts[k] for k in accepted["valid-ca"] if k[0] in controls and k in hosts}
+    )
+    store = next((e for e in reversed(control) if e.get("event") == CA_STORE_EVENT), None)
+    return {
+        "pinned_key": accepted["pinned-key"],
+        "valid_ca": accepted["valid-ca"],
+        "hosts": hosts,
+        "control": control_hosts,
+        "device_store": _device_store(store),
+        "declared": scenario.get("ca_trust") == "system",
+    }
+
+
+def _device_store(event: Mapping | None) -> dict | None:
+    """The `ca-store` event's finding, as the report carries it (None: no device was checked)."""
+    if event is None:
+        return None
+    store = event.get("store")
+    return {
+        "store": store if store in ("system", "user", "none", "unknown") else "unknown",
+        "path": str(event["path"]) if event.get("path") else None,
+        "serial": str(event["serial"]) if event.get("serial") else None,
+    }
+
+
+def _proof(trust: Mapping, phase: str, entry: Mapping, host: str) -> dict | None:
+    """The strongest proof that the app trusts the proxy CA for this row's host; None for kinds
+    that need none (every correct client refuses them whatever it trusts) or when there is none."""
+    k = kinds.KINDS.get(phase)
+    if k is not None and not k.needs_ca_trust:
+        return None
+    rk = _row_key(entry["host"], host)
+    if rk in trust["pinned_key"]:
+        return {"source": PROOF_PINNED_KEY, "host": host}
+    if rk in trust["valid_ca"]:
+        return {"source": PROOF_CONTROL, "host": host}
+    if trust["control"]:
+        return {"source": PROOF_CONTROL, "host": trust["control"][0]}
+    store = trust["device_store"]
+    if store and store["store"] == "system":
+        return {"source": PROOF_DEVICE_STORE, "path": store["path"]}
+    if trust["declared"]:
+        return {"source": PROOF_DECLARED}
+    return None
+
+
+def _trust_summary(trust: Mapping) -> dict:
+    """report.json's top-level `ca_trust`: which proofs this run had."""
+    pinned = sorted({trust["hosts"][k] for k in trust["pinned_key"] if k in trust["hosts"]})
+    store = trust["device_store"]
+    sources = [
+        name
+        for name, present in (
+            (PROOF_PINNED_KEY, bool(pinned)),
+            (PROOF_CONTROL, bool(trust["control"])),
+            (PROOF_DEVICE_STORE, bool(store and store["store"] == "system")),
+            (PROOF_DECLARED, trust["declared"]),
+        )
+        if present
+    ]
+    return {
+        "sources": sources,
+        "pinned_key": pinned,
+        "control": list(trust["control"]),
+        "device_store": store,
+        "declared": trust["declared"],
     }
 
 
@@ -385,12 +590,16 @@ def _dedupe(items: Iterable[str]) -> list[str]:
 def _hints(
     results: list[dict],
     ran: list[bool],
-    ca_trust_proven: bool,
+    trust: Mapping,
     mode: str = "regular",
     approached: set[str] = frozenset(),
 ) -> list[str]:
     hints = []
-    ran_rows = [r for r, did_run in zip(results, ran, strict=True) if did_run]
+    ran_rows = [
+        r
+        for r, did_run in zip(results, ran, strict=True)
+        if did_run and r["verdict"] != NOT_APPLICABLE
+    ]
     if mode.startswith("wireguard"):
         why = (
             "the device may not route its traffic through the WireGuard tunnel, or the app "
@@ -408,16 +617,31 @@ def _hints(
             else:
                 who = f"{host} was never seen"
             hints.append(f"{who}: {why}.")
-    if not ca_trust_proven and any(
-        r["outcome"] == REJECTED_IN_HANDSHAKE
-        and (kinds.KINDS.get(r["phase"]) is None or kinds.KINDS[r["phase"]].needs_ca_trust)
+    unproven = _dedupe(
+        r["host"]
         for r in results
-    ):
+        if r["verdict"] == INCONCLUSIVE
+        and r["outcome"] in (REJECTED_IN_HANDSHAKE, REJECTED_AFTER_HANDSHAKE)
+        and r["evidence"].get("proof") is None
+        and (kinds.KINDS.get(r["phase"]) is None or kinds.KINDS[r["phase"]].needs_ca_trust)
+    )
+    if unproven:
+        hosts = ", ".join(unproven)
         hints.append(
-            "No connection completed a handshake under valid-ca, so the proxy CA is probably "
-            "not trusted where the app looks: since Android 7 apps trust only the system store "
-            "unless their network security config trusts user CAs, so install the CA as a "
-            "system CA, or add a control host that trusts user CAs."
+            f"Refusals by {hosts} count for nothing without a proof that the app trusts the "
+            "proxy CA for that host (it may not: a CA in the user store is ignored by apps "
+            f"targeting Android 7+ unless they opt in): {HOW_TO_PROVE}."
+        )
+    store = trust["device_store"]
+    if store and store["store"] != "system":
+        where = {
+            "user": "only in the device's user store",
+            "none": "in neither of the device's stores",
+        }.get(store["store"], "not in the device's system store (the user store was unreadable)")
+        hints.append(
+            f"The proxy CA was {where} at the start of the run: that is no proof that the app "
+            "trusts it. 'mitm-pincheck android install-ca' puts it in the system store on an "
+            "emulator with a Google APIs image."
         )
     resumed = sum(r["evidence"]["resumed"] for r in results)
     if resumed:

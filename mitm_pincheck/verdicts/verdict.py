@@ -1,8 +1,10 @@
 """Outcome + expectation + proof of CA trust -> verdict and a one-sentence reason.
 
-Pure. The no-false-pass rule lives here: a rejection in the handshake under a kind that chains to
-the proxy CA only counts once the run has proved the client trusts that CA at all; otherwise the
-CA may simply not be installed, and the rejection says nothing about pinning.
+Pure. The no-false-pass rule lives here: under a kind whose chain ends at the proxy CA, a
+refusal (in the handshake or after it) only counts when the row has a proof that this app
+trusts the proxy CA for this host. Without one the app may simply not trust that CA (a CA in
+the user store only, the app's own root bundle, a TLS 1.2 stack that checks the chain after
+its Finished), and the refusal says nothing about pinning. A completed handshake is never proof.
 """
 
 from __future__ import annotations
@@ -27,6 +29,27 @@ PASS = "pass"
 FAIL = "fail"
 INCONCLUSIVE = "inconclusive"
 VERDICTS: tuple[str, ...] = (PASS, FAIL, INCONCLUSIVE)
+# A row of a key kind for a host the scenario gives no key: shown, never counted.
+NOT_APPLICABLE = "n/a"
+
+# Where a proof that the app trusts the proxy CA for a host comes from, strongest first.
+PROOF_PINNED_KEY = "pinned-key"
+PROOF_CONTROL = "control"
+PROOF_DEVICE_STORE = "device-store"
+PROOF_DECLARED = "declared"
+PROOF_SOURCES: tuple[str, ...] = (
+    PROOF_PINNED_KEY,
+    PROOF_CONTROL,
+    PROOF_DEVICE_STORE,
+    PROOF_DECLARED,
+)
+# The four ways to get a proof, for reasons and hints.
+HOW_TO_PROVE = (
+    "give the host the key it pins (keys.current) and add the pinned-key phase; "
+    "mark a host of the same app that it does not pin as control: true; "
+    "install the proxy CA in the device's system store and use run --android; "
+    "or, if you know it is a system CA there, say ca_trust: system in the scenario"
+)
 
 ACCEPT, REJECT = kinds.ACCEPT, kinds.REJECT
 
@@ -87,6 +110,17 @@ _KIND_WORDS: dict[str, _Words] = {
         "a certificate issued by a non-CA certificate",
         "basicConstraints are not checked",
         "basicConstraints are checked",
+    ),
+    # Expected accept, pinned or not (a scenario may expect a retired key to be refused).
+    "pinned-key": _Words(
+        "a certificate from the proxy CA with its pinned key",
+        "the pinned key is not what it checks",
+        "the scenario expects it to refuse this key",
+    ),
+    "backup-key": _Words(
+        "a certificate from the proxy CA with backup key {key}",
+        "the pin-set still holds a key the scenario says it must refuse",
+        "the scenario expects it to refuse this key",
     ),
 }
 
@@ -168,9 +202,44 @@ _TABLE: dict[tuple[str, str, str], tuple[str, str]] = {
     ),
     (REJECTED_IN_HANDSHAKE, _ANY, "unproven"): (
         INCONCLUSIVE,
-        "The app refused {cert} for {host} during the handshake ({detail}), but no connection "
-        "in this run completed a handshake under valid-ca, so the proxy CA may not be "
-        "installed or trusted on the device.",
+        "The app refused {cert} for {host} during the handshake ({detail}), but nothing in this "
+        "run proves that it trusts the proxy CA for this host, so the refusal may just be that: "
+        "to prove it, " + HOW_TO_PROVE + ".",
+    ),
+    (REJECTED_AFTER_HANDSHAKE, _ANY, "unproven"): (
+        INCONCLUSIVE,
+        "The app completed a handshake with {cert} for {host}, then closed it ({detail}) without "
+        "sending data, but nothing in this run proves that it trusts the proxy CA for this host "
+        "(a TLS 1.2 client such as Node checks the chain after its Finished), so the close may "
+        "just be that: to prove it, " + HOW_TO_PROVE + ".",
+    ),
+    # pinned-key is the control itself: its refusal cannot tell an untrusted CA from a key the
+    # app does not pin, neither of which is a finding about pinning.
+    (REJECTED_IN_HANDSHAKE, _ANY, "pinned-key"): (
+        INCONCLUSIVE,
+        "The app refused {cert} for {host} during the handshake ({detail}): either it does not "
+        "trust the proxy CA for this host (its own root bundle, a CA in the user store only) or "
+        "the scenario's keys.current is not the key it pins; its valid-ca row stays "
+        "inconclusive unless another proof holds.",
+    ),
+    (REJECTED_AFTER_HANDSHAKE, _ANY, "pinned-key"): (
+        INCONCLUSIVE,
+        "The app completed a handshake with {cert} for {host}, then closed it ({detail}) "
+        "without sending data: either it does not trust the proxy CA for this host (its own "
+        "root bundle, a CA in the user store only) or the scenario's keys.current is not the "
+        "key it pins; its valid-ca row stays inconclusive unless another proof holds.",
+    ),
+    (REJECTED_IN_HANDSHAKE, ACCEPT, "backup-key"): (
+        FAIL,
+        "The app refused {cert} for {host} during the handshake ({detail}) although it trusts "
+        "the proxy CA here, as {proof}: rotating this server to that key would break the app; "
+        "its backup pin is missing or wrong.",
+    ),
+    (REJECTED_AFTER_HANDSHAKE, ACCEPT, "backup-key"): (
+        FAIL,
+        "The app completed a handshake with {cert} for {host}, then closed it ({detail}) "
+        "without sending data although it trusts the proxy CA here, as {proof}: rotating this "
+        "server to that key would break the app; its backup pin is missing or wrong.",
     ),
 }
 
@@ -179,30 +248,36 @@ def decide(
     kind: str,
     expected: str,
     outcome: str,
-    ca_trust_proven: bool,
+    proof: Mapping | None,
     *,
     host: str | None = None,
     request: Mapping | None = None,
     credentials: Sequence[str] = (),
     alert: str | None = None,
+    key: str | None = None,
 ) -> Verdict:
     """The verdict for one (host, phase).
 
-    `request` (method, path), `credentials` (header names) and `alert` (what the client sent)
-    only make the reason concrete; they never change the verdict.
+    `proof` is the row's proof that the app trusts the proxy CA for this host
+    (`{"source": ...}`, see `proof_words`), or None. `request` (method, path), `credentials`
+    (header names), `alert` (what the client sent) and `key` (the backup key's label) only make
+    the reason concrete; they never change the verdict.
     """
     if expected not in kinds.EXPECTATIONS:
         raise ValueError(f"expected must be 'accept' or 'reject', not {expected!r}")
     if outcome not in OUTCOMES:
         raise ValueError(f"not an outcome: {outcome!r}")
-    variant = _variant(kind, outcome, ca_trust_proven)
+    if proof is not None and proof.get("source") not in PROOF_SOURCES:
+        raise ValueError(f"not a proof source: {proof.get('source')!r}")
+    variant = _variant(kind, outcome, proof)
     verdict, template = _lookup(outcome, expected, variant)
     words = _KIND_WORDS.get(kind) or _Words(
         f"the {kind} certificate", "certificate validation is broken", "as expected"
     )
+    cert = words.cert.format(key=key or "(unnamed)")
     reason = template.format(
         host=host or "the host",
-        cert=words.cert,
+        cert=cert,
         broken=words.broken,
         holds=words.holds,
         # After a completed handshake only valid-ca can be the pin at work; for the other kinds
@@ -212,10 +287,15 @@ def decide(
         else "a check after the handshake caught it, though the TLS layer let it through",
         sent=_sent(request, credentials, alert if outcome == ACCEPTED else None),
         detail=_detail(alert),
+        proof=proof_words(proof, host) if proof else "",
     )
+    if proof is not None and variant == "proven":
+        reason = (
+            f"{reason[:-1]}; proof that it trusts the proxy CA here: {proof_words(proof, host)}."
+        )
     if outcome == IDLE and alert == RESET_AFTER_HANDSHAKE:
         reason = (
-            f"The app completed a handshake with {words.cert} for {host or 'the host'}, then "
+            f"The app completed a handshake with {cert} for {host or 'the host'}, then "
             "reset the connection without any data reaching the proxy; a reset throws away "
             "what the app had not yet sent, so this may be a request lost on its way, not a "
             "refusal."
@@ -223,12 +303,14 @@ def decide(
     return Verdict(verdict, reason)
 
 
-def unused_closes_unreliable(kind: str, host: str, detail: str | None) -> Verdict:
+def unused_closes_unreliable(
+    kind: str, host: str, detail: str | None, key: str | None = None
+) -> Verdict:
     """The verdict of a `rejected-after-handshake` row for a host that, in the same run, also
     closed connections unused under a kind it accepted: it opens connections it may never use
     (pre-connecting), and no wire signal tells such a close from a refusal."""
     words = _KIND_WORDS.get(kind)
-    cert = words.cert if words else f"the {kind} certificate"
+    cert = words.cert.format(key=key or "(unnamed)") if words else f"the {kind} certificate"
     return Verdict(
         INCONCLUSIVE,
         f"The app completed a handshake with {cert} for {host or 'the host'}, then closed it "
@@ -239,13 +321,45 @@ def unused_closes_unreliable(kind: str, host: str, detail: str | None) -> Verdic
     )
 
 
-def _variant(kind: str, outcome: str, ca_trust_proven: bool) -> str:
+def proof_words(proof: Mapping, host: str | None = None) -> str:
+    """A proof in words, for reasons and reports."""
+    source = proof.get("source")
+    host = host or "this host"
+    if source == PROOF_PINNED_KEY:
+        return f"{host} accepted the proxy CA's certificate with its pinned key in this run"
+    if source == PROOF_CONTROL:
+        other = proof.get("host")
+        if not other or other == host:
+            return f"{host} itself accepted the proxy CA's certificate under valid-ca in this run"
+        return (
+            f"control host {other} of the same app accepted the proxy CA's certificate under "
+            "valid-ca in this run"
+        )
+    if source == PROOF_DEVICE_STORE:
+        where = proof.get("path") or "the system store"
+        return f"the proxy CA is in the device's system trust store ({where}), checked at the start"
+    if source == PROOF_DECLARED:
+        return (
+            "the scenario declares it a system CA on the device "
+            "(ca_trust: system; its word, not checked)"
+        )
+    return str(source)
+
+
+def _variant(kind: str, outcome: str, proof: Mapping | None) -> str:
     k = kinds.KINDS.get(kind)
     # An unknown kind is treated as the cautious case: ours, and needing CA trust.
     needs_ca_trust = k.needs_ca_trust if k else True
     intercepts = k.intercepts if k else True
-    if outcome == REJECTED_IN_HANDSHAKE and needs_ca_trust and not ca_trust_proven:
-        return "unproven"
+    refused = outcome in (REJECTED_IN_HANDSHAKE, REJECTED_AFTER_HANDSHAKE)
+    if refused and needs_ca_trust:
+        if kind == "pinned-key":
+            return "pinned-key"
+        if proof is None:
+            return "unproven"
+        if kind == "backup-key":
+            return "backup-key"
+        return "proven"
     return "intercepting" if intercepts else "passthrough"
 
 

@@ -6,6 +6,9 @@
 // MODE is `pinned` (host-name check, then the leaf's SPKI pin) or `unpinned` (host-name check
 // only); both trust exactly TRUST.pem. PIN is base64(sha256(SubjectPublicKeyInfo)).
 // Prints one line per variant: "MODE HOST: HTTP/1.1 200 OK" or "MODE HOST: error message".
+// MODE@TLSv1.2 (or PIN_CLIENT_MAX_TLS=TLSv1.2 in the environment) caps the version: on TLS 1.2
+// Node sends its Finished before it checks the chain, so the proxy sees a completed handshake,
+// then a close.
 'use strict';
 
 const crypto = require('crypto');
@@ -36,12 +39,13 @@ function tunnel(host) {
   });
 }
 
-function fetch(mode, host) {
+function fetch(mode, host, maxVersion) {
   return tunnel(host).then((socket) => new Promise((resolve) => {
     const conn = tls.connect({
       socket,
       servername: host,
       ca,
+      maxVersion: maxVersion || process.env.PIN_CLIENT_MAX_TLS || 'TLSv1.3',
       checkServerIdentity(name, cert) {
         const err = tls.checkServerIdentity(name, cert);
         if (err) return err;
@@ -69,6 +73,7 @@ function fetch(mode, host) {
 }
 
 Promise.all(specs.map((spec) => {
-  const [mode, host] = spec.split('=');
-  return fetch(mode, host).then((result) => `${mode} ${host}: ${result}`);
+  const [variant, host] = spec.split('=');
+  const [mode, maxVersion] = variant.split('@');
+  return fetch(mode, host, maxVersion).then((result) => `${variant} ${host}: ${result}`);
 })).then((lines) => console.log(lines.join('\n')));

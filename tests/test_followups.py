@@ -204,6 +204,30 @@ def test_host_behind_a_refusing_host_is_seen_in_a_follow_up(run_scenario, device
     assert calls == [LOGIN, LOGIN, API, LOGIN, LOGIN, API]  # each phase, then its follow-up
 
 
+def test_a_follow_up_settles_on_the_app_traffic_it_passes_through(
+    run_scenario, device_trust, backend, tmp_path
+):
+    """A host the app never calls stays unseen in the follow-up too; the follow-up must still end
+    once the app went quiet (settle), not wait out the timeout as if the app had not run."""
+    import json
+
+    client, calls = _app(device_trust, backend)
+    report = run_scenario(
+        client,
+        hosts=[{"host": LOGIN, "pinned": True}, {"host": "ghost.test", "pinned": True}],
+        phases=["self-signed"],
+        timeout=30,
+    )
+    assert rows(report)[("ghost.test", "self-signed")]["outcome"] == "not-seen"
+    assert calls == [LOGIN, LOGIN, API]  # refused; then, passed through, the whole flow
+    ends = [
+        json.loads(line)
+        for line in (tmp_path / "out" / "journal.jsonl").read_text().splitlines()
+        if '"phase-end"' in line
+    ]
+    assert [e["reason"] for e in ends] == ["settle", "settle"]
+
+
 def test_without_isolate_the_hidden_host_stays_not_seen(run_scenario, device_trust, backend):
     client, calls = _app(device_trust, backend)
     report = run_scenario(

@@ -267,9 +267,7 @@ class PincheckAddon:
         spec = self._under_test(host)
         if spec is None or not self._client_allowed(flow.client_conn):
             return
-        self.phase.connections += 1  # the app did talk: the phase may settle
-        self.phase.last_connection = time.monotonic()
-        self.activity.set()
+        self._app_talked()
         self._emit(
             "connect-refused",
             phase=self.phase.kind,
@@ -305,6 +303,9 @@ class PincheckAddon:
             # not under test (the device keeps working), or a key kind and the scenario gives
             # this host no key: its row is n/a
             data.ignore_connection = True
+            if spec is None and host and self._passed_through_by_followup(str(host)):
+                if self._client_allowed(data.context.client):
+                    self._app_talked()  # the app's flow ran: the follow-up may settle
             return
         if not self._counts(data.context.client, str(host)):
             data.ignore_connection = True  # another client than --client: passed through
@@ -491,12 +492,25 @@ class PincheckAddon:
             return None
         return spec
 
+    def _app_talked(self) -> None:
+        """The app did talk in this phase: the phase may settle once it goes quiet."""
+        assert self.phase is not None
+        self.phase.connections += 1
+        self.phase.last_connection = time.monotonic()
+        self.activity.set()
+
+    def _passed_through_by_followup(self, host: str) -> bool:
+        """A host under test that this follow-up phase passes through (it refused earlier)."""
+        phase = self.phase
+        if phase is None or phase.only is None or self.scenario is None:
+            return False
+        return self.scenario.host_for(host) is not None
+
     def _track(self, client: connection.Client, host: str, spec: HostSpec, notes=()) -> _Tracked:
         assert self.phase is not None
         tracked = _Tracked(id=client.id, host=host, phase=self.phase.index, kind=self.phase.kind)
         self._tracked[client.id] = tracked
-        self.phase.connections += 1
-        self.phase.last_connection = time.monotonic()
+        self._app_talked()
         self._emit(
             "conn",
             id=client.id,
@@ -507,7 +521,6 @@ class PincheckAddon:
             notes=list(notes),
             client=client_address(client),
         )
-        self.activity.set()
         return tracked
 
     def _reset(self, tracked: _Tracked) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import sys
 
 
 def register(subparsers) -> None:
@@ -40,8 +39,8 @@ def load_baseline(path: str) -> dict:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from mitm_pincheck.cli.run import prepare_out_dir, print_table
-    from mitm_pincheck.report import baseline, writers
+    from mitm_pincheck.cli.run import prepare_out_dir, print_table, say
+    from mitm_pincheck.report import baseline, terminal, writers
     from mitm_pincheck.verdicts import results
     from mitm_pincheck.verdicts.journal import find_journal, iter_events
 
@@ -55,7 +54,7 @@ def handle(args: argparse.Namespace) -> int:
     finally:
         gc.enable()
     for warning in warnings:
-        print(f"mitm-pincheck: warning: {warning}", file=sys.stderr)
+        say(f"mitm-pincheck: warning: {warning}")
     if base is not None:
         report = baseline.apply_baseline(report, base)
     writers.write_all(report, out)
@@ -64,7 +63,8 @@ def handle(args: argparse.Namespace) -> int:
         regressions = report.get("regressions", [])
         for r in regressions:
             key = f" {r['key']}" if r.get("key") else ""  # which backup key
-            print(f"REGRESSION {r['host']} / {r['phase']}{key}: {r['before']} -> {r['after']}")
+            line = f"REGRESSION {r['host']} / {r['phase']}{key}: {r['before']} -> {r['after']}"
+            print(terminal.clean(line))
         if regressions:
             return 1
     return int(report["exit_code"])

@@ -10,8 +10,45 @@ from report_samples import PHASES, sample_report
 from mitm_pincheck.report.live import MIN_REDRAW_INTERVAL, LiveView
 
 HOSTS = ["api.example.com", "auth.example.com", "*.cdn.example.com", "metrics.thirdparty.net"]
-ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-REDRAW = "\x1b[J"
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+# Rich's Live goes back to the top of its block: to column 0, then erase-line and up per line.
+REDRAW = re.compile(r"\r\x1b\[2K(?:\x1b\[1A\x1b\[2K)*")
+
+
+def screen(output: str) -> list[str]:
+    """What a terminal shows after `output`: a small emulator of the sequences Rich writes
+    (CR, LF, cursor up, erase line, erase below); styles and cursor visibility are ignored."""
+    rows: list[list[str]] = [[]]
+    row = col = 0
+    for token in re.findall(r"\x1b\[[0-9;?]*[A-Za-z]|\r|\n|[^\x1b\r\n]", output):
+        if token == "\n":
+            row, col = row + 1, 0
+        elif token == "\r":
+            col = 0
+        elif token.startswith("\x1b["):
+            arg, code = token[2:-1], token[-1]
+            n = int(arg) if arg.isdigit() else 1
+            if code == "A":
+                row = max(row - n, 0)
+            elif code == "F":
+                row, col = max(row - n, 0), 0
+            elif code == "K":
+                rows[row] = [] if arg == "2" else rows[row][:col]
+            elif code == "J":
+                rows[row] = rows[row][:col]
+                del rows[row + 1 :]
+            continue
+        else:
+            line = rows[row]
+            line.extend(" " * (col - len(line)))
+            line[col : col + 1] = [token]
+            col += 1
+        while len(rows) <= row:
+            rows.append([])
+    lines = ["".join(r).rstrip() for r in rows]
+    while lines and not lines[-1]:
+        lines.pop()
+    return lines
 
 
 class Clock:
@@ -83,29 +120,38 @@ def test_terminal_mode_redraws_the_block_in_place():
     live, out = view(True, clock, color=False)
     live.phase_started("valid-ca", 0, 60)
     first = out.getvalue()
-    assert REDRAW not in first, "nothing to erase the first time"
-    block_lines = first.count("\n")
+    assert not REDRAW.search(first), "nothing to erase the first time"
+    block_lines = first.count("\n") + 1
     clock.now += 1
     live.tick(59)
     second = out.getvalue()[len(first) :]
-    assert second.startswith(f"\x1b[{block_lines}F{REDRAW}")
+    assert second.startswith("\r\x1b[2K" + "\x1b[1A\x1b[2K" * (block_lines - 1))
     assert "phase 1/3 valid-ca  0:59 left" in second
+    shown = screen(out.getvalue())
+    assert len(shown) == block_lines, "redrawn over itself, not below"
+    assert shown[0] == "phase 1/3 valid-ca  0:59 left"
 
 
 def test_terminal_mode_redraws_at_most_four_times_a_second():
     clock = Clock()
     live, out = view(True, clock)
     live.phase_started("valid-ca", 0, 60)
-    start = out.getvalue().count(REDRAW)
+    start = len(REDRAW.findall(out.getvalue()))
     for i in range(200):  # a chatty app: 200 connections in one second
         clock.now += 1 / 200
         live.connection(f"h{i % 7}.example.com", "accepted")
-    draws = out.getvalue().count(REDRAW) - start
-    assert draws <= 1 / MIN_REDRAW_INTERVAL
+    draws = len(REDRAW.findall(out.getvalue())) - start
+    assert 1 <= draws <= 1 / MIN_REDRAW_INTERVAL
     assert MIN_REDRAW_INTERVAL == 0.25
+
+    def h6_connections() -> int:
+        row = next(line for line in screen(out.getvalue()) if line.startswith("h6.example.com"))
+        return int(row.split()[1])
+
+    assert h6_connections() < 28, "the last connections were held back by the throttle"
     clock.now += 1
     live.tick(58)  # the tick draws what the throttle held back
-    assert "h6.example.com" in out.getvalue().rsplit(REDRAW, 1)[1]
+    assert h6_connections() == 28  # i % 7 == 6 for 28 of the 200
 
 
 def test_terminal_mode_fills_in_verdicts_and_keeps_a_line_per_finished_phase():
@@ -115,22 +161,22 @@ def test_terminal_mode_fills_in_verdicts_and_keeps_a_line_per_finished_phase():
     live.connection("img.cdn.example.com", "accepted")
     live.phase_ended("valid-ca", rows_of("valid-ca"))
     live.phase_started("self-signed", 1, 60)
-    live.close()
-    text = out.getvalue()
-    # What stays on screen after close(): the per-phase line, the block erased after it.
-    assert text.endswith(REDRAW)
-    kept = ANSI.sub("", text.rsplit("\x1b[", 2)[0])
-    assert (
+    phase_line = (
         "phase 1/3 valid-ca: 2 pass, 2 fail, 1 inconclusive "
-        "(fail: api.example.com, metrics.thirdparty.net)\n" in kept
+        "(fail: api.example.com, metrics.thirdparty.net)"
     )
-    last_block = ANSI.sub("", text.rsplit(REDRAW, 2)[1])
-    grid = {line.split()[0]: line.split()[3:] for line in last_block.splitlines()[2:]}
+    last_block = screen(out.getvalue())
+    assert last_block[0] == phase_line
+    assert last_block[1].startswith("phase 2/3 self-signed")
+    live.close()
+    # What stays on screen after close(): the per-phase line, the block erased after it.
+    assert screen(out.getvalue()) == [phase_line]
+    grid = {line.split()[0]: line.split()[3:] for line in last_block[3:]}
     assert grid["api.example.com"][:2] == ["FAIL", "…"]
     assert grid["auth.example.com"][:2] == ["PASS", "…"]
     assert grid["static.cdn.example.com"][:2] == ["INCONCL", "…"]
     # Hosts seen through *.cdn.example.com stand in for it, right where it was.
-    order = [line.split()[0] for line in last_block.splitlines()[2:]]
+    order = [line.split()[0] for line in last_block[3:]]
     assert order == [
         "api.example.com",
         "auth.example.com",
@@ -147,11 +193,10 @@ def test_terminal_mode_keeps_the_block_inside_the_screen():
     live.phase_started("valid-ca", 0, 60)
     clock.now += 1
     live.connection("svc42.backend.example.com", "accepted")
-    block = out.getvalue().rsplit(REDRAW, 1)[1]
-    lines = block.splitlines()
+    lines = screen(out.getvalue())
     assert len(lines) <= 20
-    assert all(len(ANSI.sub("", line)) < 60 for line in lines)
-    plain = ANSI.sub("", block)
+    assert all(len(line) < 60 for line in lines)
+    plain = "\n".join(lines)
     assert "svc42.backend.example.com" in plain, "the busy host is shown"
     assert re.search(r"… and \d+ more hosts", plain)
 
@@ -189,3 +234,65 @@ def test_only_a_real_terminal_is_interactive(monkeypatch):
     assert is_interactive(Tty())
     monkeypatch.setenv("TERM", "dumb")
     assert not is_interactive(Tty())
+
+
+HOSTILE_HOST = (
+    "evil\x1b]0;pwned\x07\x1b[2J\x9b2J\x7f\udce9\u202e[bold red]x[/][link=http://a]y.test"
+)
+# What Rich itself writes on a terminal: cursor up, erase line, cursor hide/show, styles.
+RICH_OWN = re.compile(r"\x1b\[(?:1A|2K|\?25[lh]|[0-9;]*m)")
+
+
+def test_terminal_mode_writes_no_sequence_of_the_network_s_making():
+    clock = Clock()
+    live, out = view(True, clock, color=True, hosts=[HOSTILE_HOST, "api.example.com"])
+    live.phase_started("valid-ca\x1b[2J", 0, 60)
+    live.connection(HOSTILE_HOST, "accepted\x1b]0;t\x07")
+    live.note(f"trigger said: {HOSTILE_HOST}")
+    live.phase_ended("valid-ca\x1b[2J", [{"host": HOSTILE_HOST, "verdict": "fail\x9b"}])
+    live.close()
+    text = out.getvalue()
+    assert text.count("\x1b") == len(RICH_OWN.findall(text)), RICH_OWN.sub("", text)
+    for raw in ("\x07", "\x9b", "\x7f", "\udce9", "\u202e"):
+        assert raw not in text
+    assert "evil?]0;pwned??[2J?2J???[bold red]x[/][link=http://a]y.test" in text
+    assert "valid-ca?[2J" in text
+
+
+def test_plain_mode_writes_hostile_text_inert_and_literal():
+    live, out = view(False)
+    live.phase_started("valid-ca", 0, 5)
+    live.connection(HOSTILE_HOST, None)
+    live.note("[bold]note[/bold]\x1b[2J")
+    live.phase_ended("valid-ca", [{"host": HOSTILE_HOST, "verdict": "fail", "reason": "r\x9b"}])
+    text = out.getvalue()
+    assert not any(ch in text for ch in "\x1b\x07\x9b\x7f\udce9\u202e")
+    assert "first connection to evil?]0;pwned??[2J?2J???[bold red]x[/][link=http://a]y.test" in text
+    assert "[pincheck] [bold]note[/bold]?[2J" in text
+
+
+def test_no_color_and_the_no_color_flag_turn_styles_off(monkeypatch):
+    from mitm_pincheck.report import terminal
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    def styled() -> bool:
+        out = Tty()
+        live = LiveView(out, True, HOSTS, PHASES, clock=Clock(), width=120, height=30)
+        live.phase_started("valid-ca", 0, 60)
+        live.phase_ended("valid-ca", rows_of("valid-ca"))
+        return bool(re.search(r"\x1b\[[0-9;]*m", out.getvalue()))
+
+    monkeypatch.setenv("TERM", "xterm-256color")
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    assert styled()
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert not styled()
+    monkeypatch.delenv("NO_COLOR")
+    terminal.disable_color()
+    try:
+        assert not styled()
+    finally:
+        terminal.disable_color(False)

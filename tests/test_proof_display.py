@@ -79,7 +79,7 @@ def test_markdown_html_and_junit_carry_the_proof():
     assert f"CA trust proof: {API} pinned-key" in render_markdown(REPORT)
     html = render_html(REPORT)
     assert "<dt>CA trust proof</dt><dd>pinned-key, control</dd>" in html
-    assert "accepted the proxy CA&#x27;s certificate with its pinned key" in html
+    assert "accepted the proxy CA&#39;s certificate with its pinned key" in html
     suites = ET.fromstring(render_junit(REPORT).split("?>", 1)[1])
     cases = suites.findall(".//testcase")
     assert len(cases) == 5  # n/a rows are no tests

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import re
 import shutil
 import struct
 import subprocess
@@ -183,3 +184,13 @@ def test_the_network_check_catches_a_page_that_loads_something(tmp_path, serve):
         "http://cdn.example.net/x.png",
         f"{server.base}/local.png",
     }
+
+
+def test_a_link_to_a_cell_opens_it_in_the_browser(tmp_path, serve):
+    """base.js, shared by every page: a #c-N link opens that cell's <details> (and only it)."""
+    report = big_report(5)
+    server = serve({"/report.html": render_html(report)})
+    load = chromium(tmp_path, server, "/report.html#c-3", "--dump-dom")
+    opened = re.findall(r'<td class="cell v-\w+" id="c-(\d+)"[^>]*><details open="">', load.dom)
+    assert opened == ["3"]
+    assert "5 of 5 hosts shown" in load.dom  # report.js ran too

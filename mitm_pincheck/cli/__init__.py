@@ -32,6 +32,9 @@ _COMMAND_MODULES = (
 )
 
 
+_NO_COLOR_HELP = "no colours or other styles on the terminal (as does the NO_COLOR variable)"
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # argparse exits 2 already; keep its message short
         self.print_usage(sys.stderr)
@@ -49,11 +52,25 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--version", action="version", version=f"mitm-pincheck {__version__}")
+    parser.add_argument("--no-color", action="store_true", help=_NO_COLOR_HELP)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in _COMMAND_MODULES:
         module = importlib.import_module(f"mitm_pincheck.cli.{name}")
         module.register(sub)
+    _add_no_color(sub)
     return parser
+
+
+def _add_no_color(subparsers: argparse._SubParsersAction) -> None:
+    """--no-color is also accepted after a command's name (`run ... --no-color`), at any depth
+    (`ca export --no-color`); SUPPRESS keeps a subcommand from resetting the top-level one."""
+    for command in subparsers.choices.values():
+        command.add_argument(
+            "--no-color", action="store_true", default=argparse.SUPPRESS, help=_NO_COLOR_HELP
+        )
+        for action in command._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                _add_no_color(action)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,6 +81,10 @@ def main(argv: list[str] | None = None) -> int:
     if handler is None:
         parser.print_help(sys.stderr)
         return 2
+    if args.no_color:
+        from mitm_pincheck.report import terminal
+
+        terminal.disable_color()
     try:
         return int(handler(args))
     except InputError as e:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from mitm_pincheck.device import android, ca
+from mitm_pincheck.report.terminal import clean
 
 _SERIAL_HELP = "device serial from 'adb devices' (default: $ANDROID_SERIAL, else the only device)"
 _CONFDIR_HELP = "mitmproxy's configuration directory holding the CA (default: ~/.mitmproxy)"
@@ -86,8 +87,8 @@ def _proxy(args) -> int:
     if args.state == "on":
         dev = android.proxy_on(args.serial, args.port or 8080, args.host_ip)
         if dev.previous_proxy and dev.previous_proxy != dev.proxy:
-            print(f"note: replaced the previous proxy {dev.previous_proxy}", file=sys.stderr)
-        print(f"{dev.label}: HTTP proxy set to {dev.proxy}")
+            print(f"note: replaced the previous proxy {clean(dev.previous_proxy)}", file=sys.stderr)
+        print(f"{clean(dev.label)}: HTTP proxy set to {clean(dev.proxy)}")
         if dev.emulator:
             print(f"adb reverse tcp:{args.port or 8080} forwards the emulator's loopback here.")
         else:
@@ -98,8 +99,8 @@ def _proxy(args) -> int:
         print("Clear it afterwards with: mitm-pincheck android proxy off")
         return 0
     dev = android.proxy_off(args.serial, args.port)
-    was = f" (was {dev.previous_proxy})" if dev.previous_proxy else " (none was set)"
-    print(f"{dev.label}: HTTP proxy cleared{was}")
+    was = f" (was {clean(dev.previous_proxy)})" if dev.previous_proxy else " (none was set)"
+    print(f"{clean(dev.label)}: HTTP proxy cleared{was}")
     for p in dev.removed_reverse:
         print(f"removed adb reverse tcp:{p}")
     return 0
@@ -122,9 +123,9 @@ def _install(args) -> int:
         "system": "installed in the system store at",
         "system-apex": "installed in the system store at",
     }[result.store]
-    print(f"{result.device.label}: CA {where} {result.path}")
+    print(f"{clean(result.device.label)}: CA {where} {clean(result.path)}")
     for note in result.notes:
-        print(f"- {note}")
+        print(f"- {clean(note)}")
     return 0
 
 
@@ -134,12 +135,12 @@ def _doctor(args) -> int:
     d.facts.insert(1, ("proxy CA", f"{info.subject} ({info.android_system_name})"))
     width = max(len(k) for k, _ in d.facts)
     for key, value in d.facts:
-        print(f"{key + ':':<{width + 1}} {value}")
+        print(f"{key + ':':<{width + 1}} {clean(value)}")  # the device's words
     if d.problems:
         print("\nProblems:")
         for problem in d.problems:
-            print(f"- {problem}")
+            print(f"- {clean(problem)}")
     print("\nWhat it means:")
     for line in d.advice:
-        print(f"- {line}")
+        print(f"- {clean(line)}")
     return 1 if d.problems else 0

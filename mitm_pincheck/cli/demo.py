@@ -61,7 +61,7 @@ def handle(args: argparse.Namespace) -> int:
         status_printer,
     )
     from mitm_pincheck.proxy.runner import RunConfig
-    from mitm_pincheck.report import table, writers
+    from mitm_pincheck.report import table, terminal, writers
 
     out = prepare_out_dir(args.out)
     print(INTRO, file=sys.stderr if args.quiet else sys.stdout)
@@ -108,11 +108,11 @@ def handle(args: argparse.Namespace) -> int:
     if problems:
         print("demo: these verdicts do not match how the reference clients behave:")
         for line in problems:
-            print(f"  {line}")
+            print(f"  {terminal.clean(line)}")
         return 1
     print(
         "demo: OK, every verdict matches how the reference clients really behave "
         "(the fail rows are the trust-all client's and the backup key the pinning client does "
-        f"not pin, as intended). Reports: {out}/"
+        f"not pin, as intended). Reports: {terminal.clean(out)}/"
     )
     return 0

@@ -8,7 +8,7 @@ import sys
 
 from mitm_pincheck.errors import InputError
 from mitm_pincheck.pins import audit, pins
-from mitm_pincheck.pins.package import printable
+from mitm_pincheck.report.terminal import clean
 
 
 def register(subparsers) -> None:
@@ -126,8 +126,8 @@ def _show(args) -> int:
         what = "sent by the server"
     chain = pins.complete_chain(chain)
     for note in chain.notes:
-        print(f"mitm-pincheck: note: {note}", file=sys.stderr)
-    print(f"Chain of {chain.source}: {len(chain.certs)} certificate(s), leaf first")
+        print(f"mitm-pincheck: note: {clean(note)}", file=sys.stderr)
+    print(f"Chain of {clean(chain.source)}: {len(chain.certs)} certificate(s), leaf first")
     now = datetime.datetime.now(datetime.UTC)
     for i, c in enumerate(chain.certs):
         role = "leaf" if i == 0 else ("CA" if c.is_ca else "certificate")
@@ -136,8 +136,8 @@ def _show(args) -> int:
         expiry = f"{c.not_after:%Y-%m-%d} " + (f"(in {days} days)" if days >= 0 else "(EXPIRED)")
         print()
         print(f"[{i}] {role} ({origin})")
-        print(f"    subject:  {c.subject}")
-        print(f"    issuer:   {c.issuer}")
+        print(f"    subject:  {clean(c.subject)}")  # the server's words
+        print(f"    issuer:   {clean(c.issuer)}")
         print(f"    expires:  {expiry}")
         print(f"    OkHttp:   {pins.okhttp_form(c.pin)}")
         print(f"    Android:  {pins.nsc_form(c.pin)}")
@@ -189,11 +189,13 @@ def _audit(args) -> int:
             try:
                 chains[rule.name] = pins.fetch_chain(rule.name, 443)
             except InputError as e:
-                print(f"mitm-pincheck: note: skipped {rule.name}: {e}", file=sys.stderr)
+                print(
+                    f"mitm-pincheck: note: skipped {clean(rule.name)}: {clean(e)}", file=sys.stderr
+                )
     chains = {h: pins.complete_chain(c) for h, c in chains.items()}
     for chain in chains.values():
         for note in chain.notes:
-            print(f"mitm-pincheck: note: {chain.source}: {note}", file=sys.stderr)
+            print(f"mitm-pincheck: note: {clean(chain.source)}: {clean(note)}", file=sys.stderr)
 
     findings = audit.audit(config, chains, warn_days=args.warn_days, keys=_team_keys(args))
     if args.json:
@@ -233,31 +235,29 @@ def _team_keys(args) -> list[audit.TeamKey]:
 
 def _print_package(package) -> None:
     kind = "Android app" if package.platform == "android" else "iOS app"
-    label = f' "{printable(package.label)}"' if package.label else ""
-    print(f"{package.file}: {kind} {printable(package.title)}{label}")
+    label = f' "{clean(package.label)}"' if package.label else ""
+    print(f"{clean(package.file)}: {kind} {clean(package.title)}{label}")
     if package.config_file:
-        print(f"  pinning config: {printable(package.config_file)}")
+        print(f"  pinning config: {clean(package.config_file)}")
     for p in package.code_pins:
-        host = printable(p.host) if p.host else "host not told by the code"
-        print(f"  found in code: {printable(p.pin)} for {host} ({printable(p.where)})")
+        host = clean(p.host) if p.host else "host not told by the code"
+        print(f"  found in code: {clean(p.pin)} for {host} ({clean(p.where)})")
     for note in package.notes:
-        print(f"  note: {printable(note)}")
+        print(f"  note: {clean(note)}")
 
 
 def _print_findings(
     config: audit.PinConfig, findings: list[audit.Finding], header: bool = True
 ) -> None:
     if header:
-        print(f"{config.file}: {audit.PLATFORM_NAMES[config.platform]}")
+        print(f"{clean(config.file)}: {audit.PLATFORM_NAMES[config.platform]}")
     pinned = len(config.pinned_rules)
     if not findings:
         print(f"No findings ({pinned} pinned domain(s) checked).")
         return
     code_w = max(len(f.code) for f in findings)
     for f in findings:
-        print(
-            f"  {f.severity:<7}  {f.code:<{code_w}}  {printable(f.domain)}: {printable(f.message)}"
-        )
+        print(f"  {f.severity:<7}  {f.code:<{code_w}}  {clean(f.domain)}: {clean(f.message)}")
     errors = sum(f.severity == audit.ERROR for f in findings)
     print(
         f"{len(findings)} finding(s): {errors} error(s), {len(findings) - errors} warning(s) "

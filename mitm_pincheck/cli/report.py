@@ -133,8 +133,8 @@ def load_baseline(path: str) -> dict:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from mitm_pincheck.cli.run import prepare_out_dir, print_table
-    from mitm_pincheck.report import baseline, writers
+    from mitm_pincheck.cli.run import prepare_out_dir, print_table, say
+    from mitm_pincheck.report import baseline, terminal, writers
     from mitm_pincheck.verdicts import results
     from mitm_pincheck.verdicts.journal import find_journal, iter_events
 
@@ -148,7 +148,7 @@ def handle(args: argparse.Namespace) -> int:
     finally:
         gc.enable()
     for warning in warnings:
-        print(f"mitm-pincheck: warning: {warning}", file=sys.stderr)
+        say(f"mitm-pincheck: warning: {warning}")
     if base is not None:
         report = baseline.apply_baseline(report, base)
     writers.write_all(report, out)
@@ -157,7 +157,11 @@ def handle(args: argparse.Namespace) -> int:
         regressions = report.get("regressions", [])
         for r in regressions:
             key = f" {r['key']}" if r.get("key") else ""  # which backup key
-            print(f"REGRESSION {r['host']} / {r['phase']}{key}: {r['before']} -> {r['after']}")
+            where = f" on {r['device']}" if r.get("device") else ""
+            line = (
+                f"REGRESSION {r['host']} / {r['phase']}{key}{where}: {r['before']} -> {r['after']}"
+            )
+            print(terminal.clean(line))
         if regressions:
             return 1
     return int(report["exit_code"])
@@ -252,4 +256,6 @@ def handle_history(args: argparse.Namespace) -> int:
 
 def _clean(value) -> str:
     """Printable text only: host names come from the network, labels from a command line."""
-    return "".join(ch if ch.isprintable() else "\ufffd" for ch in str(value))
+    from mitm_pincheck.report import terminal
+
+    return terminal.clean(value)

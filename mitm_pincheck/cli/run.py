@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import contextlib
 import os
-import shutil
 import signal
 import sys
 from pathlib import Path
@@ -249,23 +248,24 @@ def live_progress(scenario):
 
 def print_table(report: dict) -> None:
     """The host x phase table and the hints, fitted to the terminal when there is one."""
-    from mitm_pincheck.report import table
+    from mitm_pincheck.report import table, terminal
 
-    width = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
-    print(table.render_table(report, color=sys.stdout.isatty(), width=width), end="")
-    if hints := table.render_hints(report, width=width):
-        print("\n" + hints, end="")
+    out = terminal.console()
+    table.print_table(out, report)
+    if report.get("hints"):
+        out.print()
+        table.print_hints(out, report)
+
+
+def say(line: str) -> None:
+    """One line of ours on stderr; whatever it quotes (paths, device names) is cleaned."""
+    from mitm_pincheck.cli import streams
+
+    streams.say(line)
 
 
 def status_printer(quiet: bool):
-    if quiet:
-        return None
-
-    def status(line: str) -> None:
-        with contextlib.suppress(OSError):
-            print(line, file=sys.stderr, flush=True)
-
-    return status
+    return None if quiet else say
 
 
 def android_ca_store(args, config) -> None:
@@ -276,9 +276,9 @@ def android_ca_store(args, config) -> None:
     info = ca.load_ca(config.confdir)
     found = android.ca_store(args.serial, info.der, info.android_system_name)
     config.ca_store = found.event()
-    say = config.status or (lambda line: print(line, file=sys.stderr))
+    tell = config.status or say
     if found.store == "system":
-        say(
+        tell(
             f"android: the proxy CA is in the device's system store ({found.path}): proof that "
             "apps using the platform trust store trust it"
         )
@@ -287,14 +287,14 @@ def android_ca_store(args, config) -> None:
             "user": "only in the device's user store",
             "none": "in neither of the device's trust stores",
         }.get(found.store, "not in the device's system store (its user store needs root to read)")
-        say(
+        tell(
             f"android: the proxy CA is {where}: that is no proof the app trusts it (apps "
             "targeting Android 7+ ignore user CAs), so refusals of proxy-CA certificates stay "
             "inconclusive without another proof ('mitm-pincheck android install-ca' on an "
             "emulator, keys.current with pinned-key, a control host, or ca_trust: system)"
         )
     for note in found.notes:
-        say(f"android: {note}")
+        tell(f"android: {note}")
 
 
 @contextlib.contextmanager
@@ -306,10 +306,10 @@ def android_proxy(args, listen_host: str, listen_port: int, status):
     from mitm_pincheck.device import android
 
     device = android.proxy_on(args.serial, listen_port)
-    say = status or (lambda line: print(line, file=sys.stderr))
-    say(f"android: {device.serial} now uses the proxy {device.proxy}")
+    tell = status or say
+    tell(f"android: {device.serial} now uses the proxy {device.proxy}")
     if not device.emulator and listen_host.startswith("127."):
-        say(
+        tell(
             f"android: warning: {device.serial} is a real device but the proxy listens on "
             f"{listen_host} only; use --listen 0.0.0.0:{listen_port}"
         )
@@ -318,12 +318,11 @@ def android_proxy(args, listen_host: str, listen_port: int, status):
     finally:
         try:
             android.proxy_off(args.serial, listen_port)
-            say(f"android: proxy cleared on {device.serial}")
+            tell(f"android: proxy cleared on {device.serial}")
         except InputError as e:
-            print(
+            say(
                 f"mitm-pincheck: warning: could not clear the device's proxy ({e}); "
-                "run `mitm-pincheck android proxy off`",
-                file=sys.stderr,
+                "run `mitm-pincheck android proxy off`"
             )
 
 
@@ -356,7 +355,7 @@ def app_package_record(args, scenario) -> dict | None:
 def handle(args: argparse.Namespace) -> int:
     from mitm_pincheck import scenario as scenario_mod
     from mitm_pincheck.proxy.runner import RunConfig
-    from mitm_pincheck.report import writers
+    from mitm_pincheck.report import terminal, writers
 
     scenario = scenario_mod.load(args.scenario)
     listen_host, listen_port = parse_listen(args.listen)
@@ -410,5 +409,6 @@ def handle(args: argparse.Namespace) -> int:
                 config.progress.close()
     writers.write_all(report, out)
     print_table(report)
-    print(f"\nreports: {out}/report.json (journal: {out}/journal.jsonl)")
+    print()
+    print(terminal.clean(f"reports: {out}/report.json (journal: {out}/journal.jsonl)"))
     return int(report["exit_code"])

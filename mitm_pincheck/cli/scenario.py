@@ -10,6 +10,7 @@ from pathlib import Path
 from mitm_pincheck.errors import InputError
 from mitm_pincheck.pins import audit
 from mitm_pincheck.pins.package import ANDROID, AppPackage
+from mitm_pincheck.report.terminal import clean
 from mitm_pincheck.verdicts import kinds
 
 
@@ -75,7 +76,9 @@ def _from_package(args) -> int:
 
 def _write(args, text: str, skipped: list[tuple[str, str]]) -> int:
     for pattern, why in skipped:
-        print(f"mitm-pincheck: note: left out {pattern!r}: {why}", file=sys.stderr)
+        print(
+            f"mitm-pincheck: note: left out {clean(repr(pattern))}: {clean(why)}", file=sys.stderr
+        )
     if not args.out:
         sys.stdout.write(text)
         return 0

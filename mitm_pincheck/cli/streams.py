@@ -59,13 +59,18 @@ def guard_standard_streams() -> None:
 
 
 def say(line: str) -> None:
-    """One line on stderr, whatever state stderr is in."""
+    """One line on stderr, whatever state stderr is in. Whatever it quotes (a scenario's keys,
+    a path, a device's name) goes through `terminal.clean()`: one line, no control sequence."""
+    from mitm_pincheck.report.terminal import clean
+
     with contextlib.suppress(Exception):
-        print(line, file=sys.stderr, flush=True)
+        print(clean(line), file=sys.stderr, flush=True)
 
 
 def last_error() -> str:
     """The exception being handled, in one short line."""
     e = sys.exc_info()[1]
+    from mitm_pincheck.report.terminal import clean
+
     text = " ".join(f"{type(e).__name__}: {e}".split()) if e is not None else "unknown error"
-    return "".join(c if c.isprintable() else "?" for c in text[:300])
+    return clean(text[:300])

@@ -120,6 +120,8 @@ def handle(args: argparse.Namespace) -> int:
     )
     from mitm_pincheck.proxy.runner import RunConfig
     from mitm_pincheck.report import survey as survey_report
+    from mitm_pincheck.report import terminal
+    from mitm_pincheck.report.terminal import clean
     from mitm_pincheck.report.writers import write_atomic
     from mitm_pincheck.scenario.survey import survey_scenario
     from mitm_pincheck.verdicts.journal import JOURNAL_NAME, iter_events
@@ -180,8 +182,12 @@ def handle(args: argparse.Namespace) -> int:
     rendered = survey_report.render_files(survey)
     for name, text in rendered.items():
         write_atomic(out / name, text)
-    print(survey_report.render_text(survey), end="")
-    print(f"\nsurvey: {out}/survey.html, draft scenario: {out}/survey.yaml")
+    console = terminal.console()
+    console.print(survey_report.render_text(survey), end="", soft_wrap=True)  # cleaned
+    console.print()
+    console.print(
+        clean(f"survey: {out}/survey.html, draft scenario: {out}/survey.yaml"), soft_wrap=True
+    )
     return int(survey["exit_code"])
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 
 from mitm_pincheck import scenario
+from mitm_pincheck.report import terminal
+from mitm_pincheck.report.terminal import clean
 
 
 def register(subparsers) -> None:
@@ -20,46 +22,55 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     s = scenario.load(args.scenario)  # ScenarioError goes to the dispatcher: one line, exit 2
+    out = terminal.console()
     for line in summary(s):
-        print(line)
+        out.print(line, soft_wrap=True)
     return 0
 
 
 def summary(s: scenario.Scenario) -> list[str]:
+    """The lines to print. Every value from the file goes through `clean()`: a name or an app
+    with escape sequences in it must not reach the terminal as such."""
     pinned = sum(h.pinned for h in s.hosts)
-    lines = [f"{s.file}: ok", f"  name:     {s.name}"]
+    lines = [f"{clean(s.file)}: ok", f"  name:     {clean(s.name)}"]
     if s.app:
-        lines.append(f"  app:      {s.app}")
+        lines.append(f"  app:      {clean(s.app)}")
     lines.append(f"  hosts:    {len(s.hosts)} ({pinned} pinned, {len(s.hosts) - pinned} unpinned)")
-    width = max(len(h.host) for h in s.hosts)
+    width = max(len(clean(h.host)) for h in s.hosts)
     for h in s.hosts:
-        overrides = ", ".join(f"{k}={v}" for k, v in h.expect.items())
+        overrides = ", ".join(f"{clean(k)}={clean(v)}" for k, v in h.expect.items())
         extra = f"  expect {overrides}" if overrides else ""
         if h.control:
             extra += "  control"
         if h.keys:
-            names = [h.keys.current.file] if h.keys.current else []
-            names += [f"backup {k.file}" for k in h.keys.backup]
+            names = [clean(h.keys.current.file)] if h.keys.current else []
+            names += [f"backup {clean(k.file)}" for k in h.keys.backup]
             at = " (at the intermediate)" if h.keys.at == "intermediate" else ""
             extra += f"  keys: {', '.join(names)}{at}"
-        lines.append(f"    {h.host:<{width}}  {'pinned' if h.pinned else 'unpinned'}{extra}")
+        host = clean(h.host)
+        lines.append(f"    {host:<{width}}  {'pinned' if h.pinned else 'unpinned'}{extra}")
     rounds = s.phases.count("backup-key")
     shown = [p for i, p in enumerate(s.phases) if p != "backup-key" or p not in s.phases[:i]]
     if rounds > 1:
         shown = [
             f"backup-key (x{rounds}, one per backup key)" if p == "backup-key" else p for p in shown
         ]
-    lines.append(f"  phases:   {', '.join(shown)}")
+    lines.append(f"  phases:   {', '.join(map(clean, shown))}")
     if s.ca_trust:
-        lines.append(f"  ca_trust: {s.ca_trust} (the scenario's word: declared proof of CA trust)")
-    trigger = s.trigger.strip().replace("\n", "\n            ") if s.trigger else None
-    lines.append(f"  trigger:  {trigger or 'manual (you make the app talk)'}")
+        lines.append(
+            f"  ca_trust: {clean(s.ca_trust)} (the scenario's word: declared proof of CA trust)"
+        )
+    if s.trigger:  # a shell script may span lines: each is cleaned, the breaks are kept
+        trigger = "\n            ".join(map(clean, s.trigger.strip().splitlines()))
+    else:
+        trigger = "manual (you make the app talk)"
+    lines.append(f"  trigger:  {trigger}")
     lines.append(f"  settle:   {s.settle:g}s, timeout: {s.timeout:g}s")
     for host, (ip, port) in s.resolve.items():
         target = f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
-        lines.append(f"  resolve:  {host} -> {target}")
+        lines.append(f"  resolve:  {clean(host)} -> {clean(target)}")
     if s.upstream_trust:
-        lines.append(f"  upstream trust: {s.upstream_trust}")
+        lines.append(f"  upstream trust: {clean(s.upstream_trust)}")
     lines.extend(_followups_and_package(s))
     return lines
 
@@ -72,5 +83,5 @@ def _followups_and_package(s: scenario.Scenario) -> list[str]:
     lines = [f"  follow-ups: {what}"]
     for key in ("apk", "ipa"):
         if path := getattr(s, key, None):
-            lines.append(f"  {key}:      {path}")
+            lines.append(f"  {key}:      {clean(path)}")
     return lines

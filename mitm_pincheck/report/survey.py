@@ -1,24 +1,22 @@
-"""A survey's outputs: the terminal table, a small plain HTML page, and a draft scenario.
+"""A survey's outputs: the terminal table, a small HTML page, and a draft scenario.
 
 Everything here reads the survey dict of verdicts/survey.py. Host names come from the network
-(SNI, CONNECT): they are made printable for the terminal, escaped for the page, and checked as
+(SNI, CONNECT): they go through `terminal.clean()` for the terminal, are escaped by the
+template (templates/survey.html, on the shared base.html) for the page, and are checked as
 host names again before they go into the YAML.
 """
 
 from __future__ import annotations
 
-import html
 import json
 from collections.abc import Mapping
 
+from mitm_pincheck.report import pages
+from mitm_pincheck.report.terminal import clean
 from mitm_pincheck.verdicts import kinds
 from mitm_pincheck.verdicts.outcome import ACCEPTED, REJECTED_AFTER_HANDSHAKE, REJECTED_IN_HANDSHAKE
 
 SURVEY_FILES = ("survey.json", "survey.html", "survey.yaml")
-
-
-def _printable(text: object) -> str:
-    return "".join(c if c.isprintable() else "?" for c in str(text))
 
 
 def render_text(survey: Mapping) -> str:
@@ -29,7 +27,8 @@ def render_text(survey: Mapping) -> str:
             "(Flutter/Dart and some SDKs ignore the system proxy: try --mode wireguard.)\n"
         )
     rows = [
-        (_printable(h["host"]), str(h["connections"]), h["outcome"], h["suggests"]) for h in hosts
+        (clean(h["host"]), clean(h["connections"]), clean(h["outcome"]), clean(h["suggests"]))
+        for h in hosts
     ]
     head = ("host", "conns", "outcome", "suggests")
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(3)]
@@ -41,37 +40,36 @@ def render_text(survey: Mapping) -> str:
     leaks = [h for h in hosts if h["credentials"]]
     for h in leaks:
         lines.append(
-            f"note: {_printable(h['host'])} sent {', '.join(h['credentials'])} over the proxy's "
+            f"note: {clean(h['host'])} sent {clean(', '.join(h['credentials']))} over the proxy's "
             "certificate"
         )
     return "\n".join(lines) + "\n"
 
 
 def render_html(survey: Mapping) -> str:
-    """A small, plain page: one table, no scripts, everything escaped."""
-    e = html.escape
-    title = "mitm-pincheck survey" + (" (passive)" if survey.get("passive") else "")
-    rows = "\n".join(
-        "<tr>"
-        f"<td>{e(str(h['host']))}</td><td>{h['connections']}</td>"
-        f"<td>{e(h['outcome'])}{' (' + e(str(h['detail'])) + ')' if h.get('detail') else ''}</td>"
-        f"<td>{e(h['suggests'])}</td>"
-        f"<td>{e(', '.join(h['credentials']))}</td>"
-        "</tr>"
-        for h in survey["hosts"]
-    )
-    return (
-        "<!doctype html>\n<html lang=en><head><meta charset=utf-8>"
-        f"<title>{e(title)}</title>"
-        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
-        "td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}</style></head><body>\n"
-        f"<h1>{e(title)}</h1>\n"
-        f"<p>{survey['summary']['hosts']} host(s) seen, {e(str(survey.get('started')))} to "
-        f"{e(str(survey.get('finished')))}. The draft scenario is survey.yaml.</p>\n"
-        "<table><thead><tr><th>host</th><th>connections</th><th>outcome</th>"
-        "<th>suggests</th><th>credentials sent</th></tr></thead><tbody>\n"
-        f"{rows}\n</tbody></table>\n</body></html>\n"
-    )
+    """A small page: one table of hosts, on the shared base template."""
+    return pages.render("survey.html", **html_context(survey))
+
+
+def html_context(survey: Mapping) -> dict:
+    """What templates/survey.html shows."""
+    return {
+        "title": "mitm-pincheck survey" + (" (passive)" if survey.get("passive") else ""),
+        "count": (survey.get("summary") or {}).get("hosts", len(survey.get("hosts") or ())),
+        "started": survey.get("started"),
+        "finished": survey.get("finished"),
+        "hosts": [
+            {
+                "host": h.get("host"),
+                "connections": h.get("connections"),
+                "outcome": h.get("outcome"),
+                "detail": h.get("detail"),
+                "suggests": h.get("suggests"),
+                "credentials": ", ".join(map(str, h.get("credentials") or ())),
+            }
+            for h in survey.get("hosts") or ()
+        ],
+    }
 
 
 def draft_scenario(survey: Mapping) -> str:

@@ -271,9 +271,10 @@ def test_history_pages_mark_the_changes_and_escape_what_came_from_the_network(tm
     before = dated(flip(hostile_report(), HOSTILE_HOST, "valid-ca", "pass"), 1, "app 1.0")
     grid = build_history([write_run(tmp_path / "b", hostile), write_run(tmp_path / "a", before)])
     page = render_history_html(grid)
-    assert "<script>" not in page and "<i>app</i>" not in page
+    assert "<script>document" not in page and "<i>app</i>" not in page
+    assert "&lt;script&gt;document" in page
     assert "&lt;i&gt;app&lt;/i&gt; 2.0" in page
-    assert 'class="f mr" title="regression">✗↓</td>' in page
+    assert '<td class="f mr" title="regression">✗↓</td>' in page
     assert "\x1b" not in page
     md = render_history_markdown(grid)
     assert "**1 regression**" in md

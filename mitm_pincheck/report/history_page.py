@@ -1,14 +1,13 @@
 """history.html and history.md: the verdict grid over runs, regressions and fixes marked.
 
-Self-contained like report.html (inline CSS, a Content-Security-Policy that loads nothing, every
-value escaped), and kept to this one module so it can move onto the shared page templates as a
-template of its own. The changes come first, newest first: that is what a reader opens it for.
+The page is `templates/history.html` on the shared `base.html` (self-contained, autoescaped, a
+Content-Security-Policy that loads nothing); this module decides what it says. The changes come
+first, newest first: that is what a reader opens it for.
 """
 
 from __future__ import annotations
 
-from html import escape
-
+from mitm_pincheck.report import pages
 from mitm_pincheck.report.history import (
     FAIL,
     FIX,
@@ -29,91 +28,60 @@ _MARK_WORD = {REGRESSION: "regression", FIX: "fix"}
 
 
 def render_history_html(history: History) -> str:
+    return pages.render("history.html", **context(history))
+
+
+def context(history: History) -> dict:
+    """What templates/history.html shows. Cells are (css class, glyph, title) triples."""
     changes = list(history.changes())
     regressions = sum(c["mark"] == REGRESSION for c in changes)
-    fixes = len(changes) - regressions
-    span = _span(history)
-    title = f"Pinning history: {len(history.runs)} runs"
-    parts = [
-        "<!doctype html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
-        "style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'\">",
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        '<link rel="icon" href="data:,">',
-        f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>",
-        f"<header><h1>{_e(title)}</h1>",
-        f'<p class="summary"><span class="count f">{regressions} regression'
-        f'{"" if regressions == 1 else "s"}</span> · <span class="count p">{fixes} fix'
-        f"{'' if fixes == 1 else 'es'}</span> · {len(history.rows)} host × phase rows"
-        f"{_e(span)}</p>",
-    ]
-    parts += [f'<p class="note">{_e(n)}</p>' for n in history.notes]
-    parts.append("</header>")
-    parts.append(_changes_html(history, changes))
-    parts.append(_grid_html(history))
-    parts.append(
-        "<footer>Made by mitm-pincheck <code>report history</code> from each run's "
-        "report.json (or journal).</footer></body></html>"
-    )
-    return "\n".join(parts) + "\n"
-
-
-def _changes_html(history: History, changes: list[dict]) -> str:
-    if not changes:
-        return '<section id="changes"><h2>Changes</h2><p>No verdict changed.</p></section>'
     shown = changes[::-1][:MAX_CHANGES]
-    rows = "".join(
-        f'<tr><td class="mark {_mark_class(c["mark"])}">{_e(_MARK_WORD[c["mark"]])}</td>'
-        f"<td>{_e(c['host'])}</td><td><code>{_e(c['phase'])}</code></td>"
-        f"<td>{_e(c['device'] or '')}</td><td>{_e(c['before'])} → {_e(c['after'])}</td>"
-        f'<td><a href="#r{c["column"]}">{_e(column_title(c["run"]))}</a></td></tr>'
-        for c in shown
-    )
-    more = len(changes) - len(shown)
-    tail = f"<p>… and {more} older changes, marked in the grid.</p>" if more > 0 else ""
-    return (
-        '<section id="changes"><h2>Changes, newest first</h2>'
-        '<table class="list"><thead><tr><th></th><th>host</th><th>phase</th><th>device</th>'
-        f"<th>verdict</th><th>run</th></tr></thead><tbody>{rows}</tbody></table>{tail}</section>"
-    )
-
-
-def _grid_html(history: History) -> str:
-    head = "".join(
-        f'<th scope="col" id="r{c}" title="{_e(run.label)} ({_e(run.path)})">'
-        f'<span class="app">{_e(run.app or run.scenario or "")}</span>'
-        f'<span class="day">{_e((run.started or "")[:10] or run.label)}</span></th>'
-        for c, run in enumerate(history.runs)
-    )
     marks = history.marks
-    body = []
+    rows = []
     for r, (host, phase, device) in enumerate(history.rows):
-        tds = []
+        cells = []
         for c, code in enumerate(history.cells[r]):
             mark = marks.get((r, c))
             if code not in _GLYPH:
-                tds.append("<td></td>")
+                cells.append(("", "", None))
             elif mark:
-                tds.append(
-                    f'<td class="{_CLASS[code]} {_mark_class(mark)}" title="{_MARK_WORD[mark]}">'
-                    f"{_GLYPH[code]}{_MARK_GLYPH[mark]}</td>"
-                )
+                css = f"{_CLASS[code]} {_mark_class(mark)}"
+                cells.append((css, _GLYPH[code] + _MARK_GLYPH[mark], _MARK_WORD[mark]))
             else:
-                tds.append(f'<td class="{_CLASS[code]}">{_GLYPH[code]}</td>')
-        where = f' <span class="dev">{_e(device)}</span>' if device else ""
-        body.append(
-            f'<tr><th scope="row">{_e(host)} <code>{_e(phase)}</code>{where}</th>'
-            f"{''.join(tds)}</tr>"
-        )
-    return (
-        '<section id="grid"><h2>Verdict per run</h2><p class="legend">'
-        '<span class="p">✓ pass</span> <span class="f">✗ fail</span> '
-        '<span class="i">? inconclusive</span> – n/a (no such key) · blank: not in that run · '
-        '<span class="f mr">↓ regression</span> <span class="p mf">↑ fix</span></p>'
-        f'<div class="scroll"><table class="grid"><thead><tr><th scope="col">host · phase</th>'
-        f"{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div></section>"
-    )
+                cells.append((_CLASS[code], _GLYPH[code], None))
+        rows.append({"host": host, "phase": phase, "device": device, "cells": cells})
+    return {
+        "title": f"Pinning history: {len(history.runs)} runs",
+        "regressions": regressions,
+        "fixes": len(changes) - regressions,
+        "span": _span(history),
+        "notes": list(history.notes),
+        "changes": [
+            {
+                "css": _mark_class(c["mark"]),
+                "word": _MARK_WORD[c["mark"]],
+                "host": c["host"],
+                "phase": c["phase"],
+                "device": c["device"] or "",
+                "before": c["before"],
+                "after": c["after"],
+                "column": c["column"],
+                "run": column_title(c["run"]),
+            }
+            for c in shown
+        ],
+        "older": len(changes) - len(shown),
+        "runs": [
+            {
+                "label": run.label,
+                "path": run.path,
+                "app": run.app or run.scenario or "",
+                "day": (run.started or "")[:10] or run.label,
+            }
+            for run in history.runs
+        ],
+        "rows": rows,
+    }
 
 
 def render_history_markdown(history: History) -> str:
@@ -176,39 +144,3 @@ def _span(history: History) -> str:
 
 def _mark_class(mark: str) -> str:
     return "mr" if mark == REGRESSION else "mf"
-
-
-def _e(value) -> str:
-    text = "" if value is None else str(value)
-    text = "".join(ch if ch.isprintable() else "\ufffd" for ch in text)
-    return escape(text, quote=True)
-
-
-_CSS = """
-body { font: 14px/1.4 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 1rem 1.5rem;
-  color: #1f2328; }
-h1 { font-size: 1.4rem; margin: 0 0 .3rem; } h2 { font-size: 1.1rem; margin: 1.4rem 0 .4rem; }
-code { font: 12.5px ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace; }
-.summary { font-size: 1.05rem; }
-.note { background: #fff0b3; color: #6b4c00; padding: .3rem .6rem; }
-.count { font-weight: 600; padding: 0 .3rem; border-radius: .25rem; }
-.p { background: #dff5e3; color: #0b5a23; } .f { background: #ffdcd8; color: #8a0a1e; }
-.i { background: #fff0b3; color: #6b4c00; }
-.legend span { padding: 0 .3rem; border-radius: .2rem; }
-.list { border-collapse: collapse; } .list th, .list td { border-bottom: 1px solid #c8ccd1;
-  padding: .15rem .5rem; text-align: left; }
-.mark.mr { color: #8a0a1e; font-weight: 700; } .mark.mf { color: #0b5a23; font-weight: 700; }
-.scroll { overflow: auto; max-height: 85vh; }
-.grid { border-collapse: separate; border-spacing: 1px; font-size: 12px; }
-.grid thead th { position: sticky; top: 0; background: #f6f8fa; z-index: 2; font-weight: normal;
-  vertical-align: bottom; min-width: 1.6rem; }
-.grid thead th span { display: block; writing-mode: vertical-rl; transform: rotate(180deg);
-  white-space: nowrap; }
-.grid tbody th { position: sticky; left: 0; background: #fff; z-index: 1; text-align: left;
-  font-weight: normal; white-space: nowrap; }
-.grid td { text-align: center; min-width: 1.4rem; }
-.grid td.mr { outline: 2px solid #8a0a1e; font-weight: 700; }
-.grid td.mf { outline: 2px solid #0b5a23; font-weight: 700; }
-.dev { color: #57606a; font-size: .85em; }
-footer { margin-top: 2rem; color: #57606a; font-size: .8rem; }
-"""

@@ -221,7 +221,9 @@ def _result(
         "level": "error" if finding else "warning",
         "message": _message("\n".join(line for line in lines if line)),
         "locations": [location],
-        "partialFingerprints": {FINGERPRINT: hashlib.sha256(key.encode()).hexdigest()},
+        "partialFingerprints": {
+            FINGERPRINT: hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+        },
         "properties": properties,
     }
 
@@ -267,12 +269,21 @@ def _artifact_location(file) -> dict | None:
     if not file:
         return None
     text = str(file)
+    # A file name that was not UTF-8 reaches us with lone surrogates (surrogateescape): they
+    # go back to their bytes, percent-encoded.
     if PureWindowsPath(text).drive:
-        return {"uri": "file:///" + quote(PureWindowsPath(text).as_posix())}
+        return {"uri": "file:///" + _quote(PureWindowsPath(text).as_posix())}
     path = PurePosixPath(text)
     if path.is_absolute():
-        return {"uri": "file://" + quote(str(path))}
-    return {"uri": quote(str(path)), "uriBaseId": "SRCROOT"}
+        return {"uri": "file://" + _quote(str(path))}
+    return {"uri": _quote(str(path)), "uriBaseId": "SRCROOT"}
+
+
+def _quote(path: str) -> str:
+    try:
+        return quote(path, errors="surrogateescape")
+    except UnicodeEncodeError:  # a surrogate that no byte escaped to
+        return quote(path, errors="replace")
 
 
 def _utc(value) -> str | None:

@@ -150,6 +150,7 @@ def stages(journal: Path) -> list[tuple[str, float]]:
     for name, render in writers.FORMATS.items():
         start = time.perf_counter()
         text = render(report)
+        text = text if isinstance(text, str) else "".join(text)  # some renderers yield pieces
         timings.append((f"render {name} ({len(text) / 1024:.0f} KB)", time.perf_counter() - start))
     return timings
 

@@ -128,7 +128,14 @@ def test_no_intercepted_secret_reaches_any_file_or_output(tmp_path, backend):
 
     written = [path for path in home.rglob("*") if path.is_file()]
     names = {path.name for path in written}
-    assert {"journal.jsonl", "report.json", "report.html", "junit.xml", "report.md"} <= names
+    assert {
+        "journal.jsonl",
+        "report.json",
+        "report.html",
+        "junit.xml",
+        "report.md",
+        "report.sarif",
+    } <= names
     places = {str(path): path.read_bytes() for path in written}
     places["stdout"], places["stderr"] = p.stdout, p.stderr
     leaks = [

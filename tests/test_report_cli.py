@@ -101,3 +101,30 @@ def test_a_bad_baseline_is_bad_input(demo_run, tmp_path, content, message):
 def test_report_on_a_directory_without_a_journal_is_bad_input(tmp_path):
     p = cli("report", str(tmp_path))
     assert p.returncode == 2 and "no journal" in p.stderr
+
+
+def test_merge_reads_one_run_from_its_report_and_another_rebuilt_from_its_journal(
+    demo_run, tmp_path
+):
+    journal_only = tmp_path / "journal-only"
+    journal_only.mkdir()
+    damaged = (demo_run / "journal.jsonl").read_bytes() + b'{"ts": 1, "event": "conn", "id"\n'
+    (journal_only / "journal.jsonl").write_bytes(damaged)  # cut short by a crash
+    out = tmp_path / "merged"
+    p = cli(
+        "report", "merge", str(demo_run), str(journal_only), "--out", str(out),
+        "--label", "from-report", "--label", "from-journal",
+    )  # fmt: skip
+    assert p.returncode == 1, p.stderr
+    assert f"mitm-pincheck: warning: {journal_only}: " in p.stderr  # the skipped line, named
+    merged = json.loads((out / "report.json").read_text())
+    one = json.loads((demo_run / "report.json").read_text())
+    by_device = {
+        d: [(r["host"], r["phase"], r["verdict"]) for r in merged["results"] if r["device"] == d]
+        for d in ("from-report", "from-journal")
+    }
+    expected = [(r["host"], r["phase"], r["verdict"]) for r in one["results"]]
+    assert sorted(by_device["from-report"]) == sorted(by_device["from-journal"]) == sorted(expected)
+    assert merged["merged"]["differences"] == []
+    suites = ET.parse(out / "junit.xml").getroot().findall("testsuite")
+    assert [s.get("name") for s in suites] == ["from-report", "from-journal"]

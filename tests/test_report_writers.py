@@ -13,12 +13,12 @@ import markupsafe
 import pytest
 from report_samples import HOSTILE_HOST, big_report, finish, hostile_report, sample_report
 
-from mitm_pincheck.report import baseline, standards, writers
+from mitm_pincheck.report import baseline, html, standards, writers
 from mitm_pincheck.report.html import render_html
 from mitm_pincheck.report.junit import render_junit
 from mitm_pincheck.report.markdown import render_markdown
 
-FILES = ["report.json", "report.html", "junit.xml", "report.md"]
+FILES = ["report.json", "report.html", "junit.xml", "report.md", "report.sarif"]
 
 
 class Attributes(HTMLParser):
@@ -548,3 +548,21 @@ def test_evidence_lists_at_most_ten_requests():
     lines = standards.evidence_lines(row)
     assert sum(line.startswith("request: ") for line in lines) == 10
     assert lines[-1] == "... and 4 more requests"
+
+
+def test_a_very_big_report_is_written_in_pieces_with_the_same_data(tmp_path):
+    """A merge of hundreds of runs: report.json puts a row on a line (C encoder), passing cells
+    of the page carry no evidence, and every file still holds every row."""
+    report = big_report(3400)  # 10,200 rows
+    assert len(report["results"]) > max(writers.ROW_PER_LINE_OVER, html.BRIEF_PASSES_OVER)
+    writers.write_all(report, tmp_path)
+    text = (tmp_path / "report.json").read_text()
+    assert json.loads(text) == report
+    # "{", a line per key, a row a line, "  ]," and "}"
+    assert len(text.splitlines()) == 1 + len(report) + len(report["results"]) + 2
+    page = (tmp_path / "report.html").read_text()
+    assert html_verdicts(page, report) == report_verdicts(report)
+    passes = sum(r["verdict"] == "pass" for r in report["results"])
+    assert len(re.findall(r'data-verdict="\w+"><details>', page)) == len(report["results"]) - passes
+    assert f"{len(report['results'])} checks: a passing cell shows its reason" in page
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []

@@ -50,10 +50,30 @@ def _survey() -> dict:
     return build_survey(events)
 
 
+def _history(report: dict) -> str:
+    """history.html over two runs of `report`, the second with a regression."""
+    import tempfile
+
+    from mitm_pincheck.report import writers
+    from mitm_pincheck.report.history import build_history
+    from mitm_pincheck.report.history_page import render_history_html
+
+    report = copy.deepcopy(report)
+    report["results"][1]["verdict"] = "pass"  # verdicts are poisoned too: set one plainly
+    later = copy.deepcopy(report)
+    later["started"] = "2026-11-27T20:00:00+00:00"
+    later["results"][1]["verdict"] = "fail"
+    with tempfile.TemporaryDirectory() as tmp:
+        writers.write_all(report, f"{tmp}/a")
+        writers.write_all(later, f"{tmp}/b")
+        return render_history_html(build_history([f"{tmp}/a", f"{tmp}/b"], ["a", "b"]))
+
+
 # template -> (a sample of its input, ways to render it): each is run clean and poisoned.
 PAGES: dict[str, tuple[Callable[[], dict], list[Callable[[dict], str]]]] = {
     "report.html": (sample_report, [render_html, _with_baseline]),
     "survey.html": (_survey, [survey.render_html]),
+    "history.html": (sample_report, [_history]),
 }
 
 

@@ -60,29 +60,35 @@ def load(path: str) -> dict:
 
 
 def compare(report: Mapping, baseline: Mapping) -> dict:
-    """Per (host, phase) present in both: pass → fail is a regression, fail → pass a fix,
-    anything → inconclusive is newly inconclusive. Hosts are added or gone by name. backup-key
-    rows are matched by their key file too, so each backup key keeps its own history.
+    """Per (host, phase, device) present in both: pass → fail is a regression, fail → pass a
+    fix, anything → inconclusive is newly inconclusive. Hosts are added or gone by name.
+    backup-key rows are matched by their key file too, so each backup key keeps its own
+    history. A report from several devices compared with a baseline from one device compares
+    every device's row with the baseline's row for that host and phase.
 
     Each row change is `{host, phase, before, after}` (verdicts), plus `key` for backup-key
-    rows, in this report's order.
+    rows and `device` when the row has one, in this report's order.
     """
     current = _verdicts(report, "report")
     before = _verdicts(baseline, "baseline")
     # backup-key rows are told apart by their key: (host, "backup-key FILE") -> (phase, FILE)
     keyed = {
-        _row_key(r): (evidence.cap_text(r["phase"], 64), evidence.cap_text(r["key"]))
+        _row_key(r)[:2]: (evidence.cap_text(r["phase"], 64), evidence.cap_text(r["key"]))
         for r in report.get("results") or []
         if isinstance(r, Mapping) and r.get("key")
     }
     changes: dict[str, list] = {key: [] for key, _ in CHANGE_KEYS}
-    for (host, phase), after in current.items():
-        if (host, phase) not in before:
+    for (host, phase, device), after in current.items():
+        was = before.get((host, phase, device))
+        if was is None and device is not None:
+            was = before.get((host, phase, None))
+        if was is None:
             continue
-        was = before[(host, phase)]
         change = {"host": host, "phase": phase, "before": was, "after": after}
         if (key := keyed.get((host, phase))) is not None:
             change["phase"], change["key"] = key
+        if device is not None:
+            change["device"] = device
         if was == "pass" and after == "fail":
             changes["regressions"].append(change)
         elif was == "fail" and after == "pass":
@@ -130,21 +136,28 @@ def has_changes(changes: Mapping | None) -> bool:
     return bool(changes) and any(changes.get(key) for key, _ in CHANGE_KEYS)
 
 
-def change_index(report: Mapping) -> dict[tuple[str, str], tuple[str, dict]]:
-    """(host, column) -> (change key, change) for row changes, so a cell can say "was pass";
-    the column is the phase, and for backup-key the phase and the key file (`proof.column`)."""
-    index: dict[tuple[str, str], tuple[str, dict]] = {}
+def change_index(report: Mapping) -> dict[tuple, tuple[str, dict]]:
+    """(host, column, device) -> (change key, change) for row changes, so a cell can say "was
+    pass"; the column is the phase, and for backup-key the phase and the key file
+    (`proof.column`); device is None for a one-device report. Look rows up with
+    `change_key(row)`."""
+    index: dict[tuple, tuple[str, dict]] = {}
     for key in _ROW_CHANGES:
         for change in report.get(key) or []:
-            index[row_id(change)] = (key, change)
+            index[change_key(change)] = (key, change)
     return index
 
 
-def _verdicts(report: Mapping, what: str) -> dict[tuple[str, str], str]:
+def change_key(row: Mapping) -> tuple:
+    """The key of a row (or of a change) in `change_index`."""
+    return (*row_id(row), row.get("device") or None)
+
+
+def _verdicts(report: Mapping, what: str) -> dict[tuple[str, str, str | None], str]:
     results = report.get("results") if isinstance(report, Mapping) else None
     if not isinstance(results, list):
         raise InputError(f"{what}: not a mitm-pincheck report.json (no `results` list)")
-    verdicts: dict[tuple[str, str], str] = {}
+    verdicts: dict[tuple[str, str, str | None], str] = {}
     for i, row in enumerate(results):
         if not isinstance(row, Mapping) or not all(
             isinstance(row.get(k), str) for k in ("host", "phase", "verdict")
@@ -173,11 +186,14 @@ def _summary(value) -> dict | None:
     }
 
 
-def _row_key(row: Mapping) -> tuple[str, str]:
-    """(host, column) as text of a sane length: a backup-key row's column names its key."""
+def _row_key(row: Mapping) -> tuple[str, str, str | None]:
+    """(host, column, device) as text of a sane length: a backup-key row's column names its
+    key; device is None for a one-device report."""
     host, column = row_id(row)
-    return (evidence.cap_text(host), evidence.cap_text(column))
+    device = row.get("device")
+    device = evidence.cap_text(device, 128) if isinstance(device, str) and device else None
+    return (evidence.cap_text(host), evidence.cap_text(column), device)
 
 
-def _hosts(verdicts: Mapping[tuple[str, str], str]) -> list[str]:
-    return list(dict.fromkeys(host for host, _ in verdicts))
+def _hosts(verdicts: Mapping[tuple[str, str, str | None], str]) -> list[str]:
+    return list(dict.fromkeys(host for host, _, _ in verdicts))

@@ -11,13 +11,14 @@ every cell still opens with a click or the keyboard because cells are <details>.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
-from mitm_pincheck.report import baseline, pages, standards
+from mitm_pincheck.report import baseline, devices, pages, standards
 from mitm_pincheck.report.proof import column, grid, host_proofs, needs_proof
 from mitm_pincheck.verdicts.kinds import KINDS
 from mitm_pincheck.verdicts.verdict import proof_words
 
+BRIEF_PASSES_OVER = 10_000  # rows; above, passing cells carry no evidence (the page stays usable)
 VERDICT_LABEL = {
     "pass": "✓ PASS",
     "fail": "✗ FAIL",
@@ -34,7 +35,13 @@ _PLATFORM = {"any": "all", "android": "Android", "ios": "iOS"}
 
 
 def render_html(report: Mapping) -> str:
-    return pages.render("report.html", **context(report))
+    return "".join(iter_html(report))
+
+
+def iter_html(report: Mapping) -> Iterator[str]:
+    """The page in pieces, for writing without holding it whole (a merge of hundreds of runs
+    makes a page of tens of megabytes); the matrix's rows are built as they are written."""
+    return pages.generate("report.html", **context(report))
 
 
 def context(report: Mapping) -> dict:
@@ -56,6 +63,7 @@ def context(report: Mapping) -> dict:
         "facts": _facts(report),
         "interrupted": bool(report.get("interrupted")),
         "changes": _changes(report, changes),
+        "disagreements": _disagreements(report),
         **_matrix(report),
         "problems": _problems(report),
         "standards": _standards(report),
@@ -78,6 +86,7 @@ def _facts(report: Mapping) -> list[tuple[str, object]]:
         ("Tool", f"{tool.get('name', 'mitm-pincheck')} {tool.get('version', '?')}"),
         ("mitmproxy", tool.get("mitmproxy")),
         ("CA trust proof", _trust_sources(report)),
+        ("Devices", _device_list(report)),
     ]
     return [(k, v) for k, v in facts if v is not None]
 
@@ -86,7 +95,7 @@ def _changes(report: Mapping, changes: Mapping | None) -> dict | None:
     if changes is None:
         return None
     about = report.get("baseline") or {}
-    cells = {(r.get("host"), column(r)): (i, r) for i, r in enumerate(report["results"])}
+    cells = {baseline.change_key(r): (i, r) for i, r in enumerate(report["results"])}
     groups = []
     if baseline.has_changes(changes):
         for key, heading in baseline.CHANGE_KEYS:
@@ -98,11 +107,12 @@ def _changes(report: Mapping, changes: Mapping | None) -> dict | None:
                 continue
             rows = []
             for c in items:
-                i, row = cells.get((c.get("host"), column(c)), (None, {}))
+                i, row = cells.get(baseline.change_key(c), (None, {}))
                 rows.append(
                     {
                         "index": i,
                         "host": c.get("host"),
+                        "device": c.get("device"),
                         "phase": column(c),
                         "before": c.get("before"),
                         "before_label": _label(c.get("before")),
@@ -118,45 +128,45 @@ def _changes(report: Mapping, changes: Mapping | None) -> dict | None:
 def _matrix(report: Mapping) -> dict:
     results = report.get("results") or []
     phases = _phase_order(report)
+    grouped = devices.has_devices(report)
+    by_device = devices.by_device(report) if grouped else {None: results}
+    by_column: dict[str, list] = {}  # one pass, not one per column: a merge has 90,000 rows
+    for r in results:
+        by_column.setdefault(column(r), []).append(r)
     index = {id(r): i for i, r in enumerate(results)}
-    cells = {k: (index[id(r)], r) for k, r in grid(results)[1].items()}
-    changes = baseline.change_index(report)
-    platform = standards.platform_of(report)
-    rows = []
-    for host in _host_order(report):
-        row_cells = [cells.get((host, p)) for p in phases]
-        evidence = next(((c[1].get("evidence") or {}) for c in row_cells if c), {})
-        pattern = evidence.get("pattern")
-        pinned = evidence.get("pinned")
-        proofs = dict(host_proofs({"results": [c[1] for c in row_cells if c]}))
-        rows.append(
-            {
-                "host": host,
-                "problem": any(
-                    c and c[1].get("verdict") in ("fail", "inconclusive") for c in row_cells
-                ),
-                "via": pattern if pattern and pattern != host else None,
-                "pinned": None if pinned is None else ("pinned" if pinned else "not pinned"),
-                "proof": proofs.get(host),
-                "cells": [
-                    None
-                    if c is None
-                    else _cell(c[0], c[1], changes.get((host, column(c[1]))), platform)
-                    for c in row_cells
-                ],
-            }
-        )
+    shared = {
+        "phases": phases,
+        "hosts": _host_order(report),
+        "changes": baseline.change_index(report),
+        "platform": standards.platform_of(report),
+        "disagree": {(d["host"], d["phase"]) for d in devices.disagreements(report)},
+        "brief": len(results) > BRIEF_PASSES_OVER,
+    }
     return {
         "legend": list(VERDICT_LABEL.items()),
         "phases": [
             {
                 "name": p,
                 "presents": _presents(p),
-                "counts": _phase_counts(results, p),
+                "counts": _phase_counts(by_column.get(p, []), None),
             }
             for p in phases
         ],
-        "rows": rows,
+        "grouped": grouped,
+        "brief": shared["brief"],
+        "checks": len(results),
+        # A group per device (one, unnamed, without devices); rows are made as the page is
+        # written, so a merge of hundreds of runs never holds every cell's facts at once.
+        "groups": [
+            {
+                "device": device,
+                "counts": _phase_counts(mine, None),
+                "rows": _rows(
+                    {k: (index[id(r)], r) for k, r in grid(mine)[1].items()}, device, shared
+                ),
+            }
+            for device, mine in by_device.items()
+        ],
         "phase_legend": [
             (k, KINDS[k].presents)
             for k in dict.fromkeys(p.split(" ", 1)[0] for p in phases)
@@ -165,16 +175,88 @@ def _matrix(report: Mapping) -> dict:
     }
 
 
-def _cell(index: int, row: Mapping, change, platform: str | None) -> dict:
+def _rows(cells: Mapping, device: str | None, shared: Mapping) -> Iterator[dict]:
+    """The matrix rows of one device; `cells`: (host, column) -> (index in results, row)."""
+    phases, changes, platform = shared["phases"], shared["changes"], shared["platform"]
+    for host in shared["hosts"]:
+        row_cells = [cells.get((host, p)) for p in phases]
+        if device is not None and not any(row_cells):
+            continue
+        evidence = next(((c[1].get("evidence") or {}) for c in row_cells if c), {})
+        pattern = evidence.get("pattern")
+        pinned = evidence.get("pinned")
+        proofs = dict(host_proofs({"results": [c[1] for c in row_cells if c]}))
+        yield {
+            "host": host,
+            "problem": any(
+                c and c[1].get("verdict") in ("fail", "inconclusive") for c in row_cells
+            ),
+            "via": pattern if pattern and pattern != host else None,
+            "pinned": None if pinned is None else ("pinned" if pinned else "not pinned"),
+            "proof": proofs.get(host),
+            "cells": [
+                None
+                if c is None
+                else _cell(
+                    c[0],
+                    c[1],
+                    changes.get(baseline.change_key(c[1])),
+                    platform,
+                    (host, column(c[1])) in shared["disagree"],
+                    shared["brief"],
+                )
+                for c in row_cells
+            ],
+        }
+
+
+def _disagreements(report: Mapping) -> dict | None:
+    """Where devices disagree, first: the same build passing on one device and failing on
+    another is the first thing to look at."""
+    if not devices.has_devices(report):
+        return None
+    index = {devices.row_key(r): i for i, r in enumerate(report.get("results") or [])}
+    rows = [
+        {
+            "host": d["host"],
+            "phase": d["phase"],
+            # the verdict of fewest devices first, each with its devices (linked to their cell)
+            "groups": [
+                (
+                    verdict,
+                    _label(verdict),
+                    [(device, index.get((d["host"], d["phase"], device))) for device in names],
+                )
+                for verdict, names in devices.split_by_verdict(d["verdicts"])
+            ],
+        }
+        for d in devices.disagreements(report)
+    ]
+    return {"devices": len(devices.device_order(report)), "rows": rows}
+
+
+def _cell(
+    index: int,
+    row: Mapping,
+    change,
+    platform: str | None,
+    disagree: bool = False,
+    brief: bool = False,
+) -> dict:
+    """A matrix cell; `brief`: a passing cell of a very big report (a merge of hundreds of runs)
+    keeps its reason as a tooltip and leaves the evidence to report.json."""
     verdict = row.get("verdict")
+    brief = brief and verdict == "pass" and change is None
     return {
         "index": index,
         "verdict": verdict,
         "label": _label(verdict),
         "outcome": row.get("outcome"),
         "change": None if change is None else _CHANGE_NOTE[change[0]].format(**change[1]),
+        "disagree": disagree,
+        "brief": brief,
         "reason": row.get("reason"),
-        "facts": _detail(row, platform),
+        "facts": [] if brief else _detail(row, platform),
     }
 
 
@@ -189,6 +271,8 @@ def _detail(row: Mapping, platform: str | None) -> list[tuple[str, str, object]]
         ("outcome", "text", row.get("outcome")),
         ("connections", "text", row.get("connections", 0)),
     ]
+    if row.get("device"):
+        facts.insert(2, ("device", "text", row["device"]))
     outcomes = evidence.get("outcomes") or {}
     if len(outcomes) > 1:  # one kind of outcome is already said by `outcome`
         by = ", ".join(f"{k} ×{n}" for k, n in outcomes.items())
@@ -238,6 +322,7 @@ def _problems(report: Mapping) -> list[dict]:
             "label": _label(r.get("verdict")),
             "host": r.get("host"),
             "phase": r.get("phase"),
+            "device": r.get("device"),
             "expected": r.get("expected"),
             "outcome": r.get("outcome"),
             "reason": r.get("reason"),
@@ -305,14 +390,23 @@ def _host_order(report: Mapping) -> list[str]:
     return sorted(seen, key=key)
 
 
-def _phase_counts(results: list, phase: str) -> str:
-    rows = [r for r in results if column(r) == phase]
+def _phase_counts(results: list, phase: str | None) -> str:
+    """What did not pass in `phase` (a column; every column when None)."""
+    rows = [r for r in results if phase is None or column(r) == phase]
     bad = [
         f"{n} {v}"
         for v in ("fail", "inconclusive")
         if (n := sum(r.get("verdict") == v for r in rows))
     ]
     return ", ".join(bad) if bad else "all pass"
+
+
+def _device_list(report: Mapping) -> str | None:
+    order = devices.device_order(report)
+    if not order:
+        return None
+    shown = ", ".join(order[:8])
+    return f"{len(order)}: {shown}" + (f" and {len(order) - 8} more" if len(order) > 8 else "")
 
 
 def _label(verdict) -> str:

@@ -5,15 +5,19 @@ One testsuite per phase (`valid-ca`, ...), testcase classname `pincheck.<phase>`
 GitHub track a test's history by classname + name, so the name must stay the same when the
 verdict flips, or "this build stopped pinning api.example.com" shows up as a new test instead
 of a failing one. The outcome goes in the failure/skipped message and in the `type`.
+
+A report from several devices has one testsuite per device instead (named after it), and the
+device in the classname (`pincheck.<device>.<phase>`), so each device's row keeps its history.
 """
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 
-from mitm_pincheck.report import baseline, standards
-from mitm_pincheck.report.proof import column, needs_proof, proof_label
+from mitm_pincheck.report import baseline, devices, standards
+from mitm_pincheck.report.proof import needs_proof, proof_label
 
 _CHANGE_PREFIX = {
     "regressions": "Regression since baseline (was {before})",
@@ -40,11 +44,11 @@ def render_junit(report: Mapping) -> str:
     if report.get("started"):
         root.set("timestamp", str(report["started"]))
 
-    for phase, rows in _by_phase(report.get("results") or []).items():
+    for name, rows in _suites(report).items():
         suite = ET.SubElement(
             root,
             "testsuite",
-            name=_clean(phase),
+            name=_clean(name),
             tests=str(len(rows)),
             failures=str(sum(r.get("verdict") == "fail" for r in rows)),
             skipped=str(sum(r.get("verdict") == "inconclusive" for r in rows)),
@@ -53,11 +57,11 @@ def render_junit(report: Mapping) -> str:
         )
         if report.get("started"):
             suite.set("timestamp", str(report["started"]))
-        _properties(suite, report)
+        _properties(suite, report, name if devices.has_devices(report) else None)
         # Rows that changed since the baseline first, then the report's order.
-        rows = sorted(rows, key=lambda r: (r.get("host"), column(r)) not in changes)
+        rows = sorted(rows, key=lambda r: baseline.change_key(r) not in changes)
         for row in rows:
-            _testcase(suite, row, changes.get((row.get("host"), column(row))), platform)
+            _testcase(suite, row, changes.get(baseline.change_key(row)), platform)
 
     ET.indent(root, space="  ")
     return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
@@ -65,11 +69,12 @@ def render_junit(report: Mapping) -> str:
 
 def _testcase(suite: ET.Element, row: Mapping, change, platform: str | None) -> None:
     phase = str(row.get("phase"))
+    device = row.get("device")
     key = f" {row['key']}" if row.get("key") else ""  # each backup key is a test of its own
     case = ET.SubElement(
         suite,
         "testcase",
-        classname=_clean(f"pincheck.{phase}"),
+        classname=_clean(f"pincheck.{device}.{phase}" if device else f"pincheck.{phase}"),
         name=_clean(f"{row.get('host')}{key}: expected {row.get('expected')}"),
         time="0",
     )
@@ -100,11 +105,26 @@ def _testcase(suite: ET.Element, row: Mapping, change, platform: str | None) -> 
         ET.SubElement(case, "system-out").text = reason
 
 
-def _properties(suite: ET.Element, report: Mapping) -> None:
+def _properties(suite: ET.Element, report: Mapping, device: str | None = None) -> None:
     tool = report.get("tool") or {}
     scenario = report.get("scenario") or {}
     props = ET.SubElement(suite, "properties")
-    values = [
+    values = []
+    if device is not None:
+        about = next(
+            (
+                d
+                for d in report.get("devices") or ()
+                if isinstance(d, Mapping) and d.get("label") == device
+            ),
+            {},
+        )
+        values += [
+            ("device", device),
+            ("device.app", about.get("app")),
+            ("device.run", about.get("run")),
+        ]
+    values += [
         ("tool", f"{tool.get('name', 'mitm-pincheck')} {tool.get('version', '')}".strip()),
         ("mitmproxy", tool.get("mitmproxy")),
         ("scenario", scenario.get("name")),
@@ -129,8 +149,15 @@ def _properties(suite: ET.Element, report: Mapping) -> None:
         ET.SubElement(props, "property", name=name, value=_clean(str(value)))
 
 
-def _by_phase(results: list) -> dict[str, list]:
-    """Rows by phase; n/a rows (a key kind, no key for the host) are not tests at all."""
+def _suites(report: Mapping) -> dict[str, list]:
+    """Suite name -> rows: one suite per device when the report has devices, else per phase.
+    n/a rows (a key kind, no key for the host) are not tests at all."""
+    results = report.get("results") or []
+    if devices.has_devices(report):
+        return {
+            device: [r for r in rows if r.get("verdict") != "n/a"]
+            for device, rows in devices.by_device(report).items()
+        }
     phases: dict[str, list] = {}
     for row in results:
         if row.get("verdict") != "n/a":
@@ -154,12 +181,8 @@ def _seconds(value) -> str:
 
 def _clean(text: str) -> str:
     """XML 1.0 can't carry most control characters even escaped; a hostile SNI could hold them."""
-    return "".join(
-        ch
-        if ch in "\t\n\r"
-        or (0x20 <= ord(ch) < 0xD800)
-        or (0xE000 <= ord(ch) <= 0xFFFD)
-        or 0x10000 <= ord(ch) <= 0x10FFFF
-        else "\ufffd"
-        for ch in text
-    )
+    return _NOT_XML.sub("\ufffd", text)
+
+
+# Everything outside XML 1.0's Char production (lone surrogates included).
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from mitm_pincheck.report import baseline, standards
+from mitm_pincheck.report import baseline, devices, standards
 from mitm_pincheck.report.proof import column, trust_line
 
 _VERDICT_LABEL = {"pass": "✅ PASS", "fail": "❌ FAIL", "inconclusive": "⚠️ INCONCLUSIVE"}
@@ -19,6 +19,7 @@ _STATUS = {0: "PASS", 1: "FAIL", 3: "INCONCLUSIVE"}
 # markup mid-line (emphasis, code, links, HTML, entities), plus `|` which would split a cell.
 # Line-start markup (#, -, +) can't occur: every value sits after a prefix or inside a cell.
 _MARKUP = set("\\`*_[]<>&|~")
+_ESCAPES = str.maketrans({ch: "\\" + ch for ch in _MARKUP})
 
 
 def render_markdown(report: Mapping) -> str:
@@ -50,6 +51,9 @@ def render_markdown(report: Mapping) -> str:
     if tool.get("mitmproxy"):
         versions += f", mitmproxy {tool['mitmproxy']}"
     facts.append(_text(versions))
+    if devices.has_devices(report):
+        order = devices.device_order(report)
+        facts.append(f"{len(order)} devices: " + ", ".join(_text(d) for d in order))
     out.append(" · ".join(facts))
     if trust := trust_line(report):
         out += ["", _text(trust)]
@@ -58,6 +62,7 @@ def render_markdown(report: Mapping) -> str:
     out.append("")
 
     out += _baseline_section(report)
+    out += _disagreements(report)
     out += _problem_rows(report)
     out += _standards_line(report)
 
@@ -78,7 +83,7 @@ def _baseline_section(report: Mapping) -> list[str]:
     out = [f"## Changes since the baseline{since}", ""]
     if not baseline.has_changes(changes):
         return out + ["No verdict changed.", ""]
-    reasons = {(r.get("host"), column(r)): r.get("reason") for r in report["results"]}
+    reasons = {baseline.change_key(r): r.get("reason") for r in report["results"]}
     for key, heading in baseline.CHANGE_KEYS:
         items = changes[key]
         if not items:
@@ -90,8 +95,9 @@ def _baseline_section(report: Mapping) -> list[str]:
         out += [f"### {heading}", "", "| host | phase | before | after | reason |"]
         out.append("| --- | --- | --- | --- | --- |")
         for c in items:
-            reason = reasons.get((c.get("host"), column(c))) or ""
-            cells = [c.get("host"), column(c), c.get("before"), c.get("after"), reason]
+            reason = reasons.get(baseline.change_key(c)) or ""
+            host = f"{c.get('host')} on {c['device']}" if c.get("device") else c.get("host")
+            cells = [host, column(c), c.get("before"), c.get("after"), reason]
             out.append(_row(cells))
         out.append("")
     return out
@@ -103,13 +109,43 @@ def _problem_rows(report: Mapping) -> list[str]:
         return ["Every host did what its scenario expected.", ""]
     # Fails first; within a verdict, the report's order (phase, then host).
     rows.sort(key=lambda r: r.get("verdict") != "fail")
+    grouped = devices.has_devices(report)
     out = ["## Failing and inconclusive", ""]
-    out.append("| verdict | host | phase | expected | outcome | reason |")
-    out.append("| --- | --- | --- | --- | --- | --- |")
+    if grouped:
+        out.append("| verdict | host | phase | device | expected | outcome | reason |")
+        out.append("| --- | --- | --- | --- | --- | --- | --- |")
+    else:
+        out.append("| verdict | host | phase | expected | outcome | reason |")
+        out.append("| --- | --- | --- | --- | --- | --- |")
     for r in rows:
         label = _VERDICT_LABEL.get(r.get("verdict"), str(r.get("verdict")))
-        cells = [r.get("host"), column(r), r.get("expected"), r.get("outcome")]
+        cells = [r.get("host"), column(r)]
+        cells += [r.get("device")] if grouped else []
+        cells += [r.get("expected"), r.get("outcome")]
         out.append(f"| {label} " + _row(cells + [_reason(r)]))
+    out.append("")
+    return out
+
+
+def _disagreements(report: Mapping) -> list[str]:
+    if not devices.has_devices(report):
+        return []
+    found = devices.disagreements(report)
+    if not found:
+        return [
+            "## Where devices disagree",
+            "",
+            "Nowhere: every device gave the same verdicts.",
+            "",
+        ]
+    out = [f"## Where devices disagree: {len(found)}", "", "| host | phase | verdict per device |"]
+    out.append("| --- | --- | --- |")
+    for d in found:
+        per = " · ".join(  # the verdict of fewest devices first, with its devices
+            f"{_VERDICT_LABEL.get(v, v)} on " + ", ".join(_text(device) for device in names)
+            for v, names in devices.split_by_verdict(d["verdicts"])
+        )
+        out.append(f"| {_text(d['host'])} | {_text(d['phase'])} | {per} |")
     out.append("")
     return out
 
@@ -138,12 +174,16 @@ def _row(cells: list) -> str:
     return "| " + " | ".join(_text("" if c is None else c) for c in cells) + " |"
 
 
-def _text(value) -> str:
-    """One line of plain text, safe anywhere in Markdown including a table cell."""
+def text(value) -> str:
+    """One line of plain text, safe anywhere in Markdown including a table cell (no markup,
+    no autolink); other Markdown pages (history.md) use it too."""
     text = " ".join(str(value).split())
-    text = "".join(
-        "\\" + ch if ch in _MARKUP else ch if ch.isprintable() else "\ufffd" for ch in text
-    )
+    if text.isprintable():
+        text = text.translate(_ESCAPES)
+    else:
+        text = "".join(
+            "\\" + ch if ch in _MARKUP else ch if ch.isprintable() else "\ufffd" for ch in text
+        )
     return _no_autolinks(text)
 
 
@@ -156,7 +196,12 @@ _AUTOLINK = re.compile(r"(?<=[A-Za-z0-9])(:)(?=//)|(@)|(?<=\b[wW]{3})(\.)")
 
 
 def _no_autolinks(text: str) -> str:
+    if "@" not in text and "//" not in text and "www." not in text.lower():
+        return text  # nothing to break: the common case, checked without the pattern
     return _AUTOLINK.sub(lambda m: "@<!-- -->" if m.group() == "@" else "\\" + m.group(), text)
+
+
+_text = text
 
 
 def _duration(seconds) -> str:

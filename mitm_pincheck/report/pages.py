@@ -11,6 +11,7 @@ is valid UTF-8 and shows no invisible reordering.
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
@@ -35,6 +36,11 @@ def environment() -> Environment:
 def render(template: str, **context) -> str:
     """The page `template` (a name in report/templates/) filled with `context`."""
     return environment().get_template(template).render(**context)
+
+
+def generate(template: str, **context) -> Iterator[str]:
+    """The page `template` in pieces, as the template engine makes them (for big pages)."""
+    return environment().get_template(template).generate(**context)
 
 
 def page_templates() -> list[str]:

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from mitm_pincheck.report import terminal
+from mitm_pincheck.report import devices, terminal
 from mitm_pincheck.report.proof import column, grid, trust_line
 
 _VERDICT_WORD = {"pass": "PASS", "fail": "FAIL", "inconclusive": "??", "n/a": "n/a"}
@@ -51,19 +51,23 @@ def print_table(out: Console, report: Mapping) -> None:
     if not results:
         out.print("No results: the scenario has no hosts or no phases.")
         return
-    width = out.width
-    columns, by_column = grid(results)  # a backup-key phase has a column per key
-    phases = _dedupe(terminal.clean(c) for c in columns)
-    hosts = _dedupe(terminal.clean(r.get("host")) for r in results)
-    cells = {(terminal.clean(h), terminal.clean(c)): r for (h, c), r in by_column.items()}
-
-    # Too wide: first drop the outcome words from the cells, then shorten host names.
-    compact = _natural_width(hosts, phases, cells, compact=False) > width
-    host_width = None
-    if compact and _natural_width(hosts, phases, cells, compact=True) > width:
-        rest = _natural_width([], phases, cells, compact=True) + _GAP
-        host_width = max(min(width - rest, max(map(len, hosts))), _MIN_HOST)
-    _print_lines(out, _grid(hosts, phases, cells, compact, host_width))
+    grouped = devices.has_devices(report)
+    # A report from several devices: one grid per device, under its name.
+    for n, (device, mine) in enumerate(
+        (devices.by_device(report) if grouped else {None: results}).items()
+    ):
+        if grouped:
+            if n:
+                out.print()
+            out.print(terminal.text(f"device {device}:"))
+        _print_grid(out, mine)
+    if grouped and (split := devices.disagreements(report)):
+        out.print()
+        out.print(Text(f"devices disagree on {len(split)}:"))
+        for d in split:
+            per = ", ".join(f"{dev} {_VERDICT_WORD.get(v, v)}" for dev, v in d["verdicts"].items())
+            body = terminal.text(f"{d['host']} ({d['phase']}): {per}")
+            _print_lines(out, _hanging(out, Text(""), 1, body))
 
     out.print()
     out.print(_summary_line(report, results), soft_wrap=True)
@@ -75,8 +79,25 @@ def print_table(out: Console, report: Mapping) -> None:
         for r in failing:
             verdict = r.get("verdict")
             word = Text(_VERDICT_WORD.get(verdict, terminal.clean(verdict)), style=_style(verdict))
-            body = terminal.text(f"{r.get('host')} ({column(r)}): {r.get('reason', '')}")
+            where = f" on {r['device']}" if r.get("device") else ""
+            line = f"{r.get('host')} ({column(r)}){where}: {r.get('reason', '')}"
+            body = terminal.text(line)
             _print_lines(out, _hanging(out, word, 4, body))
+
+
+def _print_grid(out: Console, results: list[Mapping]) -> None:
+    width = out.width
+    columns, by_column = grid(results)  # a backup-key phase has a column per key
+    phases = _dedupe(terminal.clean(c) for c in columns)
+    hosts = _dedupe(terminal.clean(r.get("host")) for r in results)
+    cells = {(terminal.clean(h), terminal.clean(c)): r for (h, c), r in by_column.items()}
+    # Too wide: first drop the outcome words from the cells, then shorten host names.
+    compact = _natural_width(hosts, phases, cells, compact=False) > width
+    host_width = None
+    if compact and _natural_width(hosts, phases, cells, compact=True) > width:
+        rest = _natural_width([], phases, cells, compact=True) + _GAP
+        host_width = max(min(width - rest, max(map(len, hosts))), _MIN_HOST)
+    _print_lines(out, _grid(hosts, phases, cells, compact, host_width))
 
 
 def print_hints(out: Console, report: Mapping) -> None:

@@ -1,6 +1,6 @@
 (function () {
   // The host x phase matrix: filter hosts, show only problems, expand or collapse every cell.
-  var rows = Array.prototype.slice.call(document.querySelectorAll('#matrix tbody tr'));
+  var rows = Array.prototype.slice.call(document.querySelectorAll('#matrix tbody tr[data-host]'));
   var details = Array.prototype.slice.call(document.querySelectorAll('details'));
   var filter = document.getElementById('filter');
   var only = document.getElementById('only-problems');

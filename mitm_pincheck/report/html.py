@@ -5,6 +5,8 @@ and a Content-Security-Policy that forbids loading anything, so the file behaves
 attached to a ticket as on the machine that made it). This module only decides what the page
 says: the order of hosts and phases, the facts of each cell. Escaping is the template engine's
 job (see `pages`): host names come from the network (SNI, CONNECT) and are not trusted.
+The facts of a matrix cell are the one exception: `_facts_markup` builds them in Python (a
+merge has hundreds of thousands), escaping every value with `pages.text`, as the template would.
 The script only adds conveniences (filter, expand all, open details for printing); without it
 every cell still opens with a click or the keyboard because cells are <details>.
 """
@@ -13,7 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
+from markupsafe import Markup
+
 from mitm_pincheck.report import baseline, devices, pages, standards
+from mitm_pincheck.report.pages import text
 from mitm_pincheck.report.proof import column, grid, host_proofs, needs_proof
 from mitm_pincheck.verdicts.kinds import KINDS
 from mitm_pincheck.verdicts.verdict import proof_words
@@ -256,12 +261,44 @@ def _cell(
         "disagree": disagree,
         "brief": brief,
         "reason": row.get("reason"),
-        "facts": [] if brief else _detail(row, platform),
+        "facts": Markup() if brief else _facts_markup(_detail(row, platform)),
     }
 
 
+def _facts_markup(facts: list[tuple[str, str, object]]) -> Markup:
+    """The <dt>/<dd> pairs of a cell's <dl>; host and phase (`ctx`) are shown on screen only."""
+    out = []
+    for key, kind, value in facts:
+        ctx = ' class="ctx"' if key in ("host", "phase") else ""
+        out.append(f"<dt{ctx}>{text(key)}</dt><dd{ctx}>{_fact_value(kind, value)}</dd>")
+    return Markup("".join(out))
+
+
+def _fact_value(kind: str, value) -> str:
+    """A fact's value as markup; `kind` says how (see `_detail`). Every value goes through
+    `text`; only the literal tags here are markup."""
+    if kind == "code":
+        return f"<code>{text(value)}</code>"
+    if kind == "codes":
+        return ", ".join(f"<code>{text(item)}</code>" for item in value)
+    if kind == "requests":
+        items = "".join(f"<li><code>{text(item)}</code></li>" for item in value["lines"])
+        if value["more"]:
+            items += f"<li>… and {text(value['more'])} more</li>"
+        return f"<ul>{items}</ul>"
+    if kind == "key":
+        return f"<code>{text(value['file'])}</code> {text(value['pin'])}"
+    if kind == "lines":
+        return "<br>".join(str(text(item)) for item in value)
+    if kind == "standards":
+        return "<br>".join(
+            f'{text(s.label)}<span class="std-title">: {text(s.title)}</span>' for s in value
+        )
+    return str(text(value))
+
+
 def _detail(row: Mapping, platform: str | None) -> list[tuple[str, str, object]]:
-    """(label, kind, value): the kind says how the template shows the value (see _macros)."""
+    """(label, kind, value): the kind says how `_fact_value` shows the value."""
     evidence = row.get("evidence") or {}
     # host and phase repeat the row and column headers: shown on screen, not on paper.
     facts: list[tuple[str, str, object]] = [

@@ -152,7 +152,7 @@ def test_a_cells_facts_are_built_escaped_value_by_value():
     kind of fact shows its values as text, and only the tags the template used to write."""
     from types import SimpleNamespace
 
-    from mitm_pincheck.report.html import _facts_markup
+    from mitm_pincheck.report.html import _escaper, _facts_markup
 
     def facts(v):
         return [
@@ -167,7 +167,7 @@ def test_a_cells_facts_are_built_escaped_value_by_value():
             ("resumed", "text", None),
         ]
 
-    assert _facts_markup(facts("a")) == (
+    assert _facts_markup(facts("a"), _escaper()) == (
         '<dt class="ctx">host</dt><dd class="ctx">a</dd>'
         '<dt class="ctx">phase</dt><dd class="ctx"><code>a</code></dd>'
         "<dt>connections</dt><dd>3</dd>"
@@ -180,7 +180,9 @@ def test_a_cells_facts_are_built_escaped_value_by_value():
         'a<span class="std-title">: a</span></dd>'
         "<dt>resumed</dt><dd></dd>"
     )
-    hostile = str(_facts_markup(facts(HOSTILE)))
+    esc = _escaper()  # remembers each string's escaped form: the second time is the same
+    hostile = str(_facts_markup(facts(HOSTILE), esc))
+    assert str(_facts_markup(facts(HOSTILE), esc)) == hostile
     assert "<script>alert" not in hostile and "<svg" not in hostile and "]]&gt;" in hostile
     assert not {ch for ch in hostile if not ch.isprintable()}
-    assert Markup(hostile).pairs == Markup(str(_facts_markup(facts("a")))).pairs
+    assert Markup(hostile).pairs == Markup(str(_facts_markup(facts("a"), _escaper()))).pairs

@@ -155,8 +155,6 @@ def handle(args: argparse.Namespace) -> int:
             raise InputError("--android needs a fixed --listen port, e.g. --listen 0.0.0.0:8080")
         android.connect(args.serial)
     out = prepare_out_dir(args.out)
-    for name in survey_report.SURVEY_FILES:  # as a run does: no old survey beside the new journal
-        (out / name).unlink(missing_ok=True)
     progress = None if args.quiet else _SurveyProgress(live_progress(scenario))
     config = RunConfig(
         scenario=scenario,
@@ -169,6 +167,7 @@ def handle(args: argparse.Namespace) -> int:
         clients=clients,
         interactive=sys.stdin.isatty() and not args.trigger,
         progress=progress,
+        outputs=tuple(survey_report.SURVEY_FILES),  # cleared only once the proxy listens
     )
     if progress is not None:
         config.status = progress.note

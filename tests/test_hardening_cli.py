@@ -79,6 +79,22 @@ def test_a_run_that_cannot_start_leaves_the_last_results_alone(
     assert time.monotonic() - started < 60  # a corrupt CA used to hang for ever
 
 
+def test_a_survey_that_cannot_start_leaves_the_last_survey_alone(tmp_path, confdir):
+    out = tmp_path / "out"
+    out.mkdir()
+    last = {name: f"last survey's {name}" for name in ("survey.json", "survey.html", "survey.yaml")}
+    for name, text in last.items():
+        (out / name).write_text(text)
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = busy.getsockname()[1]
+        p = cli(
+            "survey", "--out", str(out), "--listen", f"127.0.0.1:{port}",
+            "--confdir", str(confdir), "--duration", "1", "-q",
+        )  # fmt: skip
+    assert p.returncode == 2 and "Traceback" not in p.stderr, p.stderr
+    assert {name: (out / name).read_text() for name in last} == last
+
+
 def test_demo_with_a_corrupt_ca_is_a_clear_error(tmp_path, corrupt_confdir):
     p = cli("demo", "--out", str(tmp_path / "d"), "--confdir", str(corrupt_confdir), "-q")
     assert p.returncode == 2 and "cannot load the CA" in p.stderr, p.stderr

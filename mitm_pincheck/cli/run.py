@@ -352,12 +352,10 @@ def app_package_record(args, scenario) -> dict | None:
     return run_record(load_package(path, kind))
 
 
-def handle(args: argparse.Namespace) -> int:
-    from mitm_pincheck import scenario as scenario_mod
-    from mitm_pincheck.proxy.runner import RunConfig
-    from mitm_pincheck.report import terminal, writers
-
-    scenario = scenario_mod.load(args.scenario)
+def proxy_settings(args: argparse.Namespace) -> tuple:
+    """The proxy options shared by `run` and `survey`, checked before anything starts:
+    (listen host, listen port, mode, proxyauth, clients, confdir). With --android the device
+    must answer, and only its connections count unless --client says otherwise."""
     listen_host, listen_port = parse_listen(args.listen)
     mode = check_mode(args.mode)
     proxyauth = check_proxyauth(args.proxyauth)
@@ -377,6 +375,16 @@ def handle(args: argparse.Namespace) -> int:
                     "client's connections count; pass --client with the device's address",
                     file=sys.stderr,
                 )
+    return listen_host, listen_port, mode, proxyauth, clients, confdir
+
+
+def handle(args: argparse.Namespace) -> int:
+    from mitm_pincheck import scenario as scenario_mod
+    from mitm_pincheck.proxy.runner import RunConfig
+    from mitm_pincheck.report import terminal, writers
+
+    scenario = scenario_mod.load(args.scenario)
+    listen_host, listen_port, mode, proxyauth, clients, confdir = proxy_settings(args)
     app_package = app_package_record(args, scenario)  # a broken package: exit 2 before starting
     out = prepare_out_dir(args.out)
     config = RunConfig(

@@ -109,14 +109,10 @@ def _upstream_trust(value: str | None) -> Path | None:
 def handle(args: argparse.Namespace) -> int:
     from mitm_pincheck.cli.run import (
         android_proxy,
-        check_confdir,
-        check_mode,
-        check_proxyauth,
         execute,
         live_progress,
-        parse_clients,
-        parse_listen,
         prepare_out_dir,
+        proxy_settings,
     )
     from mitm_pincheck.proxy.runner import RunConfig
     from mitm_pincheck.report import survey as survey_report
@@ -143,20 +139,8 @@ def handle(args: argparse.Namespace) -> int:
         resolve=_resolve(args.resolve),
         upstream_trust=_upstream_trust(args.upstream_trust),
     )
-    listen_host, listen_port = parse_listen(args.listen)
-    mode = check_mode(args.mode)
-    proxyauth = check_proxyauth(args.proxyauth)
-    clients = parse_clients(args.client)
-    confdir = check_confdir(args.confdir)
-    if args.android:
-        from mitm_pincheck.device import android
-
-        if listen_port == 0:
-            raise InputError("--android needs a fixed --listen port, e.g. --listen 0.0.0.0:8080")
-        android.connect(args.serial)
+    listen_host, listen_port, mode, proxyauth, clients, confdir = proxy_settings(args)
     out = prepare_out_dir(args.out)
-    for name in survey_report.SURVEY_FILES:  # as a run does: no old survey beside the new journal
-        (out / name).unlink(missing_ok=True)
     progress = None if args.quiet else _SurveyProgress(live_progress(scenario))
     config = RunConfig(
         scenario=scenario,
@@ -169,6 +153,7 @@ def handle(args: argparse.Namespace) -> int:
         clients=clients,
         interactive=sys.stdin.isatty() and not args.trigger,
         progress=progress,
+        outputs=tuple(survey_report.SURVEY_FILES),  # cleared only once the proxy listens
     )
     if progress is not None:
         config.status = progress.note

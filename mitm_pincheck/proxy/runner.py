@@ -70,6 +70,8 @@ class RunConfig:
     # The app package's pinning configuration (pins/package.py run_record), journaled as
     # `app-package` before the first phase.
     app_package: dict | None = None
+    # Files of this run's kind beside the reports (survey.*), cleared with them once it listens
+    outputs: tuple[str, ...] = ()
 
 
 class Phases:
@@ -279,13 +281,14 @@ def _enter_pressed() -> asyncio.Future:
     return future
 
 
-def fresh_journal(out_dir: Path) -> Journal:
-    """A new journal in `out_dir`. An earlier run's journal and reports go first, so a run that
-    dies cannot leave its new journal beside an old report.json that seems to belong to it."""
+def fresh_journal(out_dir: Path, outputs: tuple[str, ...] = ()) -> Journal:
+    """A new journal in `out_dir`. An earlier run's journal and reports (and `outputs`) go first,
+    so a run that dies cannot leave its new journal beside an old report that seems to belong
+    to it."""
     from mitm_pincheck.report.writers import FORMATS
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    for name in (JOURNAL_NAME, *FORMATS):
+    for name in (JOURNAL_NAME, *FORMATS, *outputs):
         (out_dir / name).unlink(missing_ok=True)
     return Journal(out_dir / JOURNAL_NAME)
 
@@ -393,7 +396,7 @@ async def run(config: RunConfig) -> dict:
         interrupted = started = False
         try:
             url = await _wait_listening(master, master_task, addon, config)
-            journal = fresh_journal(out_dir)
+            journal = fresh_journal(out_dir, config.outputs)
             config.journal_path = journal.path
             if config.progress is not None:
                 journal.listeners.append(config.progress.on_event)

@@ -145,3 +145,44 @@ def test_the_templates_ship_with_the_package():
     assert "templates/*" in data["mitm_pincheck.report"]
     names = set(pages.environment().list_templates())
     assert {"base.html", "base.css", "base.js", "report.html"} <= names
+
+
+def test_a_cells_facts_are_built_escaped_value_by_value():
+    """A matrix cell's facts are markup built in Python (html._facts_markup, for speed): every
+    kind of fact shows its values as text, and only the tags the template used to write."""
+    from types import SimpleNamespace
+
+    from mitm_pincheck.report.html import _escaper, _facts_markup
+
+    def facts(v):
+        return [
+            ("host", "text", v),
+            ("phase", "code", v),
+            ("connections", "text", 3),
+            ("credentials leaked", "codes", [v, v]),
+            ("requests", "requests", {"lines": [v, v], "more": 2}),
+            ("key", "key", {"file": v, "pin": v}),
+            ("notes", "lines", [v, v]),
+            ("violates", "standards", [SimpleNamespace(label=v, title=v)] * 2),
+            ("resumed", "text", None),
+        ]
+
+    assert _facts_markup(facts("a"), _escaper()) == (
+        '<dt class="ctx">host</dt><dd class="ctx">a</dd>'
+        '<dt class="ctx">phase</dt><dd class="ctx"><code>a</code></dd>'
+        "<dt>connections</dt><dd>3</dd>"
+        "<dt>credentials leaked</dt><dd><code>a</code>, <code>a</code></dd>"
+        "<dt>requests</dt><dd><ul><li><code>a</code></li><li><code>a</code></li>"
+        "<li>… and 2 more</li></ul></dd>"
+        "<dt>key</dt><dd><code>a</code> a</dd>"
+        "<dt>notes</dt><dd>a<br>a</dd>"
+        '<dt>violates</dt><dd>a<span class="std-title">: a</span><br>'
+        'a<span class="std-title">: a</span></dd>'
+        "<dt>resumed</dt><dd></dd>"
+    )
+    esc = _escaper()  # remembers each string's escaped form: the second time is the same
+    hostile = str(_facts_markup(facts(HOSTILE), esc))
+    assert str(_facts_markup(facts(HOSTILE), esc)) == hostile
+    assert "<script>alert" not in hostile and "<svg" not in hostile and "]]&gt;" in hostile
+    assert not {ch for ch in hostile if not ch.isprintable()}
+    assert Markup(hostile).pairs == Markup(str(_facts_markup(facts("a"), _escaper()))).pairs

@@ -5,15 +5,21 @@ and a Content-Security-Policy that forbids loading anything, so the file behaves
 attached to a ticket as on the machine that made it). This module only decides what the page
 says: the order of hosts and phases, the facts of each cell. Escaping is the template engine's
 job (see `pages`): host names come from the network (SNI, CONNECT) and are not trusted.
+The facts of a matrix cell are the one exception: `_facts_markup` builds them in Python (a
+merge has hundreds of thousands), escaping every value with `pages.text`, as the template would.
 The script only adds conveniences (filter, expand all, open details for printing); without it
 every cell still opens with a click or the keyboard because cells are <details>.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from types import SimpleNamespace
+
+from markupsafe import Markup
 
 from mitm_pincheck.report import baseline, devices, pages, standards
+from mitm_pincheck.report.pages import text
 from mitm_pincheck.report.proof import column, grid, host_proofs, needs_proof
 from mitm_pincheck.verdicts.kinds import KINDS
 from mitm_pincheck.verdicts.verdict import proof_words
@@ -52,6 +58,7 @@ def context(report: Mapping) -> dict:
     status_class, status = _STATUS.get(report.get("exit_code"), ("inconclusive", "UNKNOWN"))
     name = scenario.get("name") or "scenario"
     changes = baseline.changes_of(report)
+    found = devices.disagreements(report)  # once: both the section and the matrix's cells use it
     return {
         "title": f"Pinning check: {name}: {status}",
         "scenario_name": name,
@@ -63,8 +70,8 @@ def context(report: Mapping) -> dict:
         "facts": _facts(report),
         "interrupted": bool(report.get("interrupted")),
         "changes": _changes(report, changes),
-        "disagreements": _disagreements(report),
-        **_matrix(report),
+        "disagreements": _disagreements(report, found),
+        **_matrix(report, found),
         "problems": _problems(report),
         "standards": _standards(report),
         "hints": list(report.get("hints") or []),
@@ -125,7 +132,7 @@ def _changes(report: Mapping, changes: Mapping | None) -> dict | None:
     return {"since": about.get("started"), "groups": groups}
 
 
-def _matrix(report: Mapping) -> dict:
+def _matrix(report: Mapping, found: list[dict]) -> dict:
     results = report.get("results") or []
     phases = _phase_order(report)
     grouped = devices.has_devices(report)
@@ -139,8 +146,9 @@ def _matrix(report: Mapping) -> dict:
         "hosts": _host_order(report),
         "changes": baseline.change_index(report),
         "platform": standards.platform_of(report),
-        "disagree": {(d["host"], d["phase"]) for d in devices.disagreements(report)},
+        "disagree": {(d["host"], d["phase"]) for d in found},
         "brief": len(results) > BRIEF_PASSES_OVER,
+        "esc": _escaper(),
     }
     return {
         "legend": list(VERDICT_LABEL.items()),
@@ -204,13 +212,14 @@ def _rows(cells: Mapping, device: str | None, shared: Mapping) -> Iterator[dict]
                     platform,
                     (host, column(c[1])) in shared["disagree"],
                     shared["brief"],
+                    shared["esc"],
                 )
                 for c in row_cells
             ],
         }
 
 
-def _disagreements(report: Mapping) -> dict | None:
+def _disagreements(report: Mapping, found: list[dict]) -> dict | None:
     """Where devices disagree, first: the same build passing on one device and failing on
     another is the first thing to look at."""
     if not devices.has_devices(report):
@@ -230,7 +239,7 @@ def _disagreements(report: Mapping) -> dict | None:
                 for verdict, names in devices.split_by_verdict(d["verdicts"])
             ],
         }
-        for d in devices.disagreements(report)
+        for d in found
     ]
     return {"devices": len(devices.device_order(report)), "rows": rows}
 
@@ -242,26 +251,77 @@ def _cell(
     platform: str | None,
     disagree: bool = False,
     brief: bool = False,
-) -> dict:
-    """A matrix cell; `brief`: a passing cell of a very big report (a merge of hundreds of runs)
+    esc: Callable[[object], str] | None = None,
+) -> SimpleNamespace:
+    """A matrix cell (attributes, not a dict: the template reads them without a failed
+    getattr each); `brief`: a passing cell of a very big report (a merge of hundreds of runs)
     keeps its reason as a tooltip and leaves the evidence to report.json."""
     verdict = row.get("verdict")
     brief = brief and verdict == "pass" and change is None
-    return {
-        "index": index,
-        "verdict": verdict,
-        "label": _label(verdict),
-        "outcome": row.get("outcome"),
-        "change": None if change is None else _CHANGE_NOTE[change[0]].format(**change[1]),
-        "disagree": disagree,
-        "brief": brief,
-        "reason": row.get("reason"),
-        "facts": [] if brief else _detail(row, platform),
-    }
+    esc = esc or _escaper()
+    return SimpleNamespace(
+        index=index,
+        verdict=verdict,
+        label=_label(verdict),
+        outcome=row.get("outcome"),
+        change=None if change is None else _CHANGE_NOTE[change[0]].format(**change[1]),
+        disagree=disagree,
+        brief=brief,
+        reason=row.get("reason"),
+        facts=Markup() if brief else _facts_markup(_detail(row, platform), esc),
+    )
+
+
+def _escaper() -> Callable[[object], str]:
+    """`pages.text` as a str, remembering each string's result for one page: hosts, phases,
+    outcomes, devices and request lines repeat in thousands of cells of a merge."""
+    seen: dict[str, str] = {}
+
+    def esc(value) -> str:
+        if type(value) is not str:
+            return str(text(value))
+        out = seen.get(value)
+        if out is None:
+            out = seen[value] = str(text(value))
+        return out
+
+    return esc
+
+
+def _facts_markup(facts: list[tuple[str, str, object]], esc: Callable[[object], str]) -> Markup:
+    """The <dt>/<dd> pairs of a cell's <dl>; host and phase (`ctx`) are shown on screen only."""
+    out = []
+    for key, kind, value in facts:
+        ctx = ' class="ctx"' if key in ("host", "phase") else ""
+        out.append(f"<dt{ctx}>{esc(key)}</dt><dd{ctx}>{_fact_value(kind, value, esc)}</dd>")
+    return Markup("".join(out))
+
+
+def _fact_value(kind: str, value, esc: Callable[[object], str]) -> str:
+    """A fact's value as markup; `kind` says how (see `_detail`). Every value goes through
+    `esc` (`pages.text`, remembered: see `_escaper`); only the literal tags here are markup."""
+    if kind == "code":
+        return f"<code>{esc(value)}</code>"
+    if kind == "codes":
+        return ", ".join(f"<code>{esc(item)}</code>" for item in value)
+    if kind == "requests":
+        items = "".join(f"<li><code>{esc(item)}</code></li>" for item in value["lines"])
+        if value["more"]:
+            items += f"<li>… and {esc(value['more'])} more</li>"
+        return f"<ul>{items}</ul>"
+    if kind == "key":
+        return f"<code>{esc(value['file'])}</code> {esc(value['pin'])}"
+    if kind == "lines":
+        return "<br>".join(esc(item) for item in value)
+    if kind == "standards":
+        return "<br>".join(
+            f'{esc(s.label)}<span class="std-title">: {esc(s.title)}</span>' for s in value
+        )
+    return esc(value)
 
 
 def _detail(row: Mapping, platform: str | None) -> list[tuple[str, str, object]]:
-    """(label, kind, value): the kind says how the template shows the value (see _macros)."""
+    """(label, kind, value): the kind says how `_fact_value` shows the value."""
     evidence = row.get("evidence") or {}
     # host and phase repeat the row and column headers: shown on screen, not on paper.
     facts: list[tuple[str, str, object]] = [
@@ -308,7 +368,7 @@ def _detail(row: Mapping, platform: str | None) -> list[tuple[str, str, object]]
     return facts
 
 
-def _problems(report: Mapping) -> list[dict]:
+def _problems(report: Mapping) -> list[SimpleNamespace]:
     rows = [
         (i, r)
         for i, r in enumerate(report.get("results") or [])
@@ -316,17 +376,17 @@ def _problems(report: Mapping) -> list[dict]:
     ]
     rows.sort(key=lambda ir: ir[1].get("verdict") != "fail")
     return [
-        {
-            "index": i,
-            "verdict": r.get("verdict"),
-            "label": _label(r.get("verdict")),
-            "host": r.get("host"),
-            "phase": r.get("phase"),
-            "device": r.get("device"),
-            "expected": r.get("expected"),
-            "outcome": r.get("outcome"),
-            "reason": r.get("reason"),
-        }
+        SimpleNamespace(
+            index=i,
+            verdict=r.get("verdict"),
+            label=_label(r.get("verdict")),
+            host=r.get("host"),
+            phase=r.get("phase"),
+            device=r.get("device"),
+            expected=r.get("expected"),
+            outcome=r.get("outcome"),
+            reason=r.get("reason"),
+        )
         for i, r in rows
     ]
 

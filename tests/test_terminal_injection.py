@@ -34,7 +34,11 @@ PATH = (
 RICH_OWN = re.compile(r"\x1b\[(?:[0-9;]*m|1A|2K|\?25[lh])")
 
 CLIENT = f"""
-import os, socket, ssl
+import os, socket, ssl, sys
+# what `adb logcat` in a trigger would print of the app's own making
+sys.stdout.buffer.write(b"logcat: \\x1b]0;owned\\x07\\x1b[2Jstill here\\n")
+sys.stdout.flush()
+sys.stderr.buffer.write(b"\\xc2\\x9b31mred\\x1b[H")
 proxy = os.environ["PINCHECK_PROXY"].removeprefix("http://")
 host, _, port = proxy.rpartition(":")
 sock = socket.create_connection((host.strip("[]"), int(port)), timeout=10)
@@ -130,6 +134,9 @@ def test_run_and_report_print_nothing_of_the_network_s_making(tmp_path, backend,
     # title's ";pwned-title\x07" gone with the path parameters, which are never recorded).
     assert "/a?]0/b?[2J?[H/c?31m/d?[31m/e\\xff/[bold]1pass,0fail[/]" in plain
     assert "[link=http://evil.example]x[/link]" in plain  # markup printed as typed
+    # the trigger's own output is shown too, cleaned
+    assert "trigger: logcat: ?]0;owned??[2Jstill here" in plain
+    assert "trigger: ?31mred?[H" in plain
 
     code, shown = on_a_terminal(["report", str(out)], ROOT)
     assert code == 1

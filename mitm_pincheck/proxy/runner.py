@@ -33,6 +33,7 @@ from mitm_pincheck.errors import InputError
 from mitm_pincheck.proxy import forge as forging
 from mitm_pincheck.proxy import guard
 from mitm_pincheck.proxy.addon import PincheckAddon
+from mitm_pincheck.report.terminal import clean
 from mitm_pincheck.scenario import Scenario
 from mitm_pincheck.verdicts import followup, results
 from mitm_pincheck.verdicts.journal import JOURNAL_NAME, Journal, iter_events
@@ -236,21 +237,58 @@ class Phases:
             self.scenario.trigger,
             env=env,
             stdin=asyncio.subprocess.DEVNULL,
+            # Its output is read and shown cleaned: a trigger such as `adb logcat` prints what
+            # the app wrote, which must not reach the terminal as escape sequences.
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
             start_new_session=True,  # its own process group, so we can stop all of it
         )
+        relay = asyncio.ensure_future(self._relay_output(proc.stdout))
         try:
             returncode = await proc.wait()
         except asyncio.CancelledError:
             await _stop_process_group(proc)
+            await _finish(relay)
             self.addon._emit("trigger-exit", phase=kind, returncode=proc.returncode, stopped=True)
             raise
+        await _finish(relay)
         if returncode != 0:
             self._status(f"  trigger exited with status {returncode}")
         self.addon._emit("trigger-exit", phase=kind, returncode=returncode, stopped=False)
 
+    async def _relay_output(self, stream: asyncio.StreamReader) -> None:
+        """The trigger's output, a line at a time, cleaned, through the live view."""
+        pending = b""
+        while chunk := await stream.read(TRIGGER_LINE_MAX):
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            if len(pending) >= TRIGGER_LINE_MAX:  # no line break in sight: show what there is
+                lines.append(pending)
+                pending = b""
+            for line in lines:
+                self._trigger_line(line)
+        if pending:
+            self._trigger_line(pending)
+
+    def _trigger_line(self, raw: bytes) -> None:
+        line = "  trigger: " + clean(raw.decode("utf-8", "replace").rstrip("\r"))
+        if self.config.status is not None:
+            self.config.status(line)
+        else:  # -q: no live view, but the trigger's words still reach the tester
+            with contextlib.suppress(OSError, ValueError):
+                print(line, file=sys.stderr, flush=True)
+
     def _status(self, line: str) -> None:
         if self.config.status is not None:
             self.config.status(line)
+
+
+async def _finish(relay: asyncio.Future) -> None:
+    """Let the trigger's last output through; a process it left in the background that keeps
+    the output open does not hold the phase (its later writes find the pipe closed)."""
+    with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+        await asyncio.wait_for(asyncio.shield(relay), TRIGGER_DRAIN)
+    relay.cancel()
 
 
 async def _stop_process_group(proc: asyncio.subprocess.Process) -> None:
@@ -329,6 +367,11 @@ def _loopback_url(host: str, port: int, scheme: str = "http", auth: str | None =
 
 # The URL scheme a client uses to reach the proxy in each mode; modes without one (wireguard,
 # transparent, local, ...) have no proxy URL: the device's traffic is routed to them instead.
+# The trigger's output is shown a line at a time; a longer run without a line break is cut here.
+TRIGGER_LINE_MAX = 4096
+# After the trigger exits, how long its last output may take to arrive through the pipe.
+TRIGGER_DRAIN = 0.5
+
 _PROXY_SCHEMES = {"regular": "http", "socks5": "socks5h", "upstream": "http"}
 
 

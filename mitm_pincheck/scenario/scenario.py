@@ -21,26 +21,13 @@ from mitm_pincheck.scenario.keys import expand_backup_rounds
 from mitm_pincheck.scenario.model import (
     DEFAULT_SETTLE,
     DEFAULT_TIMEOUT,
-    HOST_KEYS,
     TOP_KEYS,
-    HostSpec,
     Scenario,
 )
 from mitm_pincheck.scenario.nodes import TAG_NULL, describe
 from mitm_pincheck.scenario.timing import TimingReader
 from mitm_pincheck.scenario.trigger import TriggerReader
 from mitm_pincheck.verdicts import kinds
-
-__all__ = [
-    "DEFAULT_SETTLE",
-    "DEFAULT_TIMEOUT",
-    "HOST_KEYS",
-    "TOP_KEYS",
-    "HostSpec",
-    "Scenario",
-    "load",
-    "parse",
-]
 
 
 def load(path: str | os.PathLike) -> Scenario:

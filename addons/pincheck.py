@@ -5,7 +5,8 @@
 
 Works in mitmdump and mitmweb. The addon runs the scenario's phases, writes journal.jsonl and the
 reports to `pincheck_out`, then shuts the proxy down (set `pincheck_keep_running=true` to keep
-proxying, with every host passed through, after the last phase).
+proxying, with every host passed through, after the last phase; `pincheck_client=ADDR|CIDR` counts
+only those clients' connections, as `run --client` does).
 """
 
 import sys

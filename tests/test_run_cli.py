@@ -280,6 +280,52 @@ def test_script_addon_runs_the_scenario_in_mitmdump_and_mitmweb(
     assert r[("open.test", "self-signed")]["outcome"] == "rejected-in-handshake"
 
 
+@pytest.mark.parametrize("clients, counted", [("127.0.0.1", True), ("192.0.2.0/24", False)])
+def test_script_addon_counts_only_the_clients_of_pincheck_client(
+    clients, counted, tmp_path, backend, confdir, device_trust
+):
+    need("curl")
+    scenario = write_scenario(
+        tmp_path,
+        backend,
+        hosts=[{"host": "open.test", "pinned": False}],
+        phases=["self-signed"],
+        trigger=curl_trigger("open.test", "--cacert", str(device_trust)),
+    )
+    out = tmp_path / "out"
+    p = subprocess.run(
+        [str(Path(PY).parent / "mitmdump"), "-q", "-s", str(REPO / "addons" / "pincheck.py")]
+        + ["--set", f"pincheck_scenario={scenario}", "--set", f"pincheck_out={out}"]
+        + ["--set", f"pincheck_client={clients}", "--set", f"confdir={confdir}"]
+        + ["--listen-host", "127.0.0.1", "--listen-port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": ""},
+    )
+    assert p.returncode == 0, p.stderr
+    report = json.loads((out / "report.json").read_text())
+    row = rows(report)[("open.test", "self-signed")]
+    if counted:
+        assert row["outcome"] == "rejected-in-handshake" and row["verdict"] == "pass"
+    else:  # curl, from 127.0.0.1, is a stranger here: passed through, never a verdict
+        assert row["outcome"] == "not-seen" and row["verdict"] == "inconclusive"
+        assert report["clients"]["ignored"], report["clients"]
+
+
+def test_mitmdump_script_addon_refuses_a_bad_pincheck_client(tmp_path):
+    p = subprocess.run(
+        [str(Path(PY).parent / "mitmdump"), "-s", str(REPO / "addons" / "pincheck.py")]
+        + ["--set", "pincheck_client=not-an-address", "--listen-port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert p.returncode != 0
+    assert "pincheck_client 'not-an-address'" in (p.stdout + p.stderr)
+
+
 def test_mitmdump_script_addon_reports_a_bad_scenario(tmp_path):
     mitmdump = Path(PY).parent / "mitmdump"
     bad = tmp_path / "bad.yaml"

@@ -145,20 +145,9 @@ def check_proxyauth(value: str | None) -> str | None:
 
 def parse_clients(values: list[str] | None) -> tuple | None:
     """--client values as networks (an address is a network of one)."""
-    import ipaddress
+    from mitm_pincheck.verdicts.clients import parse_networks
 
-    if not values:
-        return None
-    networks = []
-    for value in values:
-        try:
-            networks.append(ipaddress.ip_network(value.strip().strip("[]"), strict=False))
-        except ValueError:
-            raise InputError(
-                f"--client {value!r}: expected an IP address or network, e.g. 192.168.1.23 "
-                "or 192.168.1.0/24"
-            ) from None
-    return tuple(networks)
+    return parse_networks(values)
 
 
 def check_confdir(value: str) -> Path:

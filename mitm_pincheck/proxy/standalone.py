@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from mitmproxy import ctx, exceptions
@@ -17,6 +18,7 @@ from mitm_pincheck import scenario as scenario_mod
 from mitm_pincheck.errors import InputError
 from mitm_pincheck.proxy import runner
 from mitm_pincheck.proxy.addon import PincheckAddon
+from mitm_pincheck.verdicts.clients import parse_networks
 
 
 class StandaloneDriver:
@@ -41,8 +43,22 @@ class StandaloneDriver:
             "mitm-pincheck: keep proxying (everything passed through) after the last phase "
             "instead of shutting down.",
         )
+        loader.add_option(
+            "pincheck_client",
+            Sequence[str],
+            [],
+            "mitm-pincheck: only connections from these client addresses or networks (CIDR) "
+            "count; others are passed through and listed. Default: every client (as --client).",
+        )
 
     def configure(self, updated):
+        if "pincheck_client" in updated:
+            try:
+                self.pincheck.clients = parse_networks(
+                    ctx.options.pincheck_client, "pincheck_client"
+                )
+            except InputError as e:
+                raise exceptions.OptionsError(str(e)) from None
         if "pincheck_scenario" not in updated or not ctx.options.pincheck_scenario:
             return
         try:

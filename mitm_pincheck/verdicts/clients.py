@@ -8,7 +8,25 @@ came from more than one address, and lists the clients that --client passed thro
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import ipaddress
+from collections.abc import Iterable, Mapping
+
+from mitm_pincheck.errors import InputError
+
+
+def parse_networks(values: Iterable[str] | None, option: str = "--client") -> tuple | None:
+    """Client addresses or networks as given by the tester (an address is a network of one);
+    None when none are given: then every client counts."""
+    networks = []
+    for value in values or ():
+        try:
+            networks.append(ipaddress.ip_network(value.strip().strip("[]"), strict=False))
+        except ValueError:
+            raise InputError(
+                f"{option} {value!r}: expected an IP address or network, e.g. 192.168.1.23 "
+                "or 192.168.1.0/24"
+            ) from None
+    return tuple(networks) or None
 
 
 class Clients:

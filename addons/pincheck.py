@@ -1,6 +1,6 @@
 """mitm-pincheck as a mitmproxy script addon.
 
-    mitmdump -s addons/pincheck.py --set pincheck_scenario=scenarios/demo.yaml \
+    mitmdump -s addons/pincheck.py --set pincheck_scenario=my-app.yaml \
         --set pincheck_out=pincheck-out
 
 Works in mitmdump and mitmweb. The addon runs the scenario's phases, writes journal.jsonl and the

@@ -296,3 +296,19 @@ def test_no_color_and_the_no_color_flag_turn_styles_off(monkeypatch):
         assert not styled()
     finally:
         terminal.disable_color(False)
+
+
+def test_each_backup_key_round_keeps_its_own_column_in_the_grid():
+    clock = Clock()
+    out = io.StringIO()
+    phases = ["valid-ca", "backup-key", "backup-key"]
+    live = LiveView(out, True, ["api.example.com"], phases, clock=clock, width=120, height=30)
+    live.phase_started("backup-key", 1, 60)
+    live.phase_ended("backup-key", [{"host": "api.example.com", "verdict": "pass"}], 1)
+    live.phase_started("backup-key", 2, 60)
+    live.phase_ended("backup-key", [{"host": "api.example.com", "verdict": "fail"}], 2)
+    clock.now += 1
+    live.phase_started("wrong-key", 3, 60)  # a kind not in the list gets a column of its own
+    grid = {line.split()[0]: line.split()[3:] for line in screen(out.getvalue())[3:]}
+    assert grid["api.example.com"] == ["·", "PASS", "FAIL", "…"]
+    live.close()

@@ -55,7 +55,7 @@ class Progress:
                 rows = results.rows_of_phase(report, index)
             else:
                 rows = [r for r in report["results"] if r["phase"] == event["phase"]]
-            self.view.phase_ended(event["phase"], rows)
+            self.view.phase_ended(event["phase"], rows, index if isinstance(index, int) else None)
 
     def _new_client(self, address: object) -> None:
         if not isinstance(address, str) or address in self._clients:

@@ -71,7 +71,7 @@ class LiveView:
         self._time_left: float | None = None
         self._connections: dict[str, int] = {}
         self._outcomes: dict[str, str | None] = {}
-        self._verdicts: dict[tuple[str, str], str] = {}
+        self._verdicts: dict[tuple[str, int], str] = {}
         self._live: Live | None = None
         self._last_draw: float | None = None
         self._closed = False
@@ -85,8 +85,7 @@ class LiveView:
         self._time_left = timeout
         self._connections.clear()
         self._outcomes.clear()
-        if phase not in self._phases:
-            self._phases.append(phase)
+        self._column(phase, index)
         if self._interactive:
             self._redraw(force=True)
         else:
@@ -113,14 +112,16 @@ class LiveView:
         if self._interactive:
             self._redraw()
 
-    def phase_ended(self, phase: str, rows: Iterable[Mapping]) -> None:
-        """The phase's result rows (as in report.json) are in: fill in its verdicts."""
+    def phase_ended(self, phase: str, rows: Iterable[Mapping], index: int | None = None) -> None:
+        """The phase's result rows (as in report.json) are in: fill in its verdicts. `index`
+        tells apart phases of one name (a backup-key round per backup key)."""
         phase = clean(phase)
         rows = list(rows)
+        column = self._column(phase, index)
         for row in rows:
             host = clean(row.get("host"))
             self._add_host(host)
-            self._verdicts[(host, phase)] = str(row.get("verdict"))
+            self._verdicts[(host, column)] = str(row.get("verdict"))
         counts = {v: sum(r.get("verdict") == v for r in rows) for v in _LABEL}
         summary = ", ".join(f"{n} {v}" for v, n in counts.items())
         if self._interactive:
@@ -238,13 +239,14 @@ class LiveView:
             count = self._connections.get(host, 0)
             now = clean(self._outcomes.get(host)) if host in self._outcomes else "-"
             line = Text(f"{name:<{host_w}}  {count:>5}  {now[:24]:<24}")
-            for phase, w in zip(self._phases, col_w, strict=True):
-                verdict = self._verdicts.get((host, phase))
+            current = self._column(self._phase, self._index) if self._phase else None
+            for column, w in enumerate(col_w):
+                verdict = self._verdicts.get((host, column))
                 line.append("  ")
                 if verdict is not None:
                     line.append(f"{_LABEL.get(verdict, clean(verdict)):<{w}}", _STYLE.get(verdict))
                 else:
-                    line.append(f"{'…' if phase == self._phase else '·':<{w}}", "dim")
+                    line.append(f"{'…' if column == current else '·':<{w}}", "dim")
             line.rstrip()
             lines.append(line)
         if len(hosts) < len(all_hosts):
@@ -253,6 +255,16 @@ class LiveView:
         for line in lines:
             line.no_wrap, line.overflow = True, "crop"  # a wrapped line would smear the block
         return Group(*lines)
+
+    def _column(self, phase: str, index: int | None) -> int:
+        """The grid column of a phase: its index when that column has its name (the scenario's
+        phases, in order), else the first column of that name (a new name gets a column)."""
+        if isinstance(index, int) and 0 <= index < len(self._phases):
+            if self._phases[index] == phase:
+                return index
+        if phase not in self._phases:
+            self._phases.append(phase)
+        return self._phases.index(phase)
 
     def _has_fail(self, host: str) -> bool:
         return any(v == "fail" for (h, _), v in self._verdicts.items() if h == host)

@@ -110,7 +110,8 @@ def nsc_client(tmp_path_factory) -> list[str]:
     javac, java = need("javac"), need("java")
     out = tmp_path_factory.mktemp("nsc")
     p = subprocess.run(
-        [javac, "-nowarn", "-d", str(out), str(CLIENTS / "NscPinClient.java")],
+        [javac, "-nowarn", "-d", str(out)]
+        + [str(CLIENTS / "NscPinClient.java"), str(CLIENTS / "DeviceTrust.java")],
         capture_output=True,
         text=True,
         timeout=120,

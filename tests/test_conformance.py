@@ -388,7 +388,8 @@ def okhttp_command(tmp_path_factory) -> list[str]:
     out = tmp_path_factory.mktemp("pinclient")
     classpath = ":".join(JARS)
     javac_run = subprocess.run(
-        [javac, "-nowarn", "-cp", classpath, "-d", str(out), str(CLIENTS / "PinClient.java")],
+        [javac, "-nowarn", "-cp", classpath, "-d", str(out)]
+        + [str(CLIENTS / "PinClient.java"), str(CLIENTS / "DeviceTrust.java")],
         capture_output=True,
         text=True,
         timeout=120,

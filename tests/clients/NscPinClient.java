@@ -10,18 +10,13 @@
 // The chain must be trusted AND one of its certificates must carry a pinned key.
 // Prints one line: "HOST: HTTP 200" or "HOST: ExceptionClass: message".
 
-import java.io.FileInputStream;
-import java.io.InputStream;
 import java.net.HttpURLConnection;
 import java.net.InetSocketAddress;
 import java.net.Proxy;
 import java.net.URL;
-import java.security.KeyStore;
 import java.security.MessageDigest;
 import java.security.SecureRandom;
-import java.security.cert.Certificate;
 import java.security.cert.CertificateException;
-import java.security.cert.CertificateFactory;
 import java.security.cert.X509Certificate;
 import java.util.Arrays;
 import java.util.Base64;
@@ -30,14 +25,13 @@ import java.util.Set;
 import javax.net.ssl.HttpsURLConnection;
 import javax.net.ssl.SSLContext;
 import javax.net.ssl.TrustManager;
-import javax.net.ssl.TrustManagerFactory;
 import javax.net.ssl.X509TrustManager;
 
 public final class NscPinClient {
     public static void main(String[] args) throws Exception {
         Proxy proxy = new Proxy(
                 Proxy.Type.HTTP, new InetSocketAddress(args[0], Integer.parseInt(args[1])));
-        X509TrustManager device = deviceTrust(args[2]);
+        X509TrustManager device = DeviceTrust.load(args[2]);
         String host = args[3];
         Set<String> pins = new HashSet<>(Arrays.asList(args).subList(4, args.length));
         SSLContext tls = SSLContext.getInstance("TLS");
@@ -103,27 +97,5 @@ public final class NscPinClient {
         } catch (java.security.NoSuchAlgorithmException e) {
             throw new CertificateException(e);
         }
-    }
-
-    /** The phone's trust store: every certificate in a PEM bundle is a trust anchor. */
-    static X509TrustManager deviceTrust(String pemBundle) throws Exception {
-        KeyStore store = KeyStore.getInstance(KeyStore.getDefaultType());
-        store.load(null, null);
-        CertificateFactory factory = CertificateFactory.getInstance("X.509");
-        try (InputStream in = new FileInputStream(pemBundle)) {
-            int n = 0;
-            for (Certificate cert : factory.generateCertificates(in)) {
-                store.setCertificateEntry("anchor-" + n++, cert);
-            }
-        }
-        TrustManagerFactory tmf =
-                TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
-        tmf.init(store);
-        for (TrustManager tm : tmf.getTrustManagers()) {
-            if (tm instanceof X509TrustManager) {
-                return (X509TrustManager) tm;
-            }
-        }
-        throw new IllegalStateException("no X509TrustManager");
     }
 }

@@ -17,14 +17,9 @@
 // Pins are base64(sha256(SubjectPublicKeyInfo)), OkHttp's "sha256/..." without the prefix.
 // Prints one line per variant: "MODE HOST: HTTP 200" or "MODE HOST: ExceptionClass: message".
 
-import java.io.FileInputStream;
-import java.io.InputStream;
 import java.net.InetSocketAddress;
 import java.net.Proxy;
-import java.security.KeyStore;
 import java.security.SecureRandom;
-import java.security.cert.Certificate;
-import java.security.cert.CertificateFactory;
 import java.security.cert.X509Certificate;
 import java.util.ArrayList;
 import java.util.List;
@@ -34,7 +29,6 @@ import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import javax.net.ssl.SSLContext;
 import javax.net.ssl.TrustManager;
-import javax.net.ssl.TrustManagerFactory;
 import javax.net.ssl.X509TrustManager;
 import okhttp3.CertificatePinner;
 import okhttp3.OkHttpClient;
@@ -45,7 +39,7 @@ public final class PinClient {
     public static void main(String[] args) throws Exception {
         Proxy proxy = new Proxy(
                 Proxy.Type.HTTP, new InetSocketAddress(args[0], Integer.parseInt(args[1])));
-        X509TrustManager device = deviceTrust(args[2]);
+        X509TrustManager device = DeviceTrust.load(args[2]);
         String leafPin = args[3];
         String intermediatePin = args[4];
         ExecutorService threads = Executors.newCachedThreadPool();
@@ -124,28 +118,6 @@ public final class PinClient {
             String message = String.valueOf(e.getMessage()).split("\n", 2)[0];
             return e.getClass().getSimpleName() + ": " + message;
         }
-    }
-
-    /** The phone's trust store: every certificate in a PEM bundle is a trust anchor. */
-    static X509TrustManager deviceTrust(String pemBundle) throws Exception {
-        KeyStore store = KeyStore.getInstance(KeyStore.getDefaultType());
-        store.load(null, null);
-        CertificateFactory factory = CertificateFactory.getInstance("X.509");
-        try (InputStream in = new FileInputStream(pemBundle)) {
-            int n = 0;
-            for (Certificate cert : factory.generateCertificates(in)) {
-                store.setCertificateEntry("anchor-" + n++, cert);
-            }
-        }
-        TrustManagerFactory tmf =
-                TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
-        tmf.init(store);
-        for (TrustManager tm : tmf.getTrustManagers()) {
-            if (tm instanceof X509TrustManager) {
-                return (X509TrustManager) tm;
-            }
-        }
-        throw new IllegalStateException("no X509TrustManager");
     }
 
     /** Accepts a chain if any certificate in it has the pinned key; validates nothing else. */

@@ -1,4 +1,7 @@
-"""Feeds the live view from journal events, so what a person sees is what the journal says."""
+"""Feeds the live view from journal events, so what a person sees is what the journal says.
+
+In a run on several devices each connection's `device` keeps its cells apart: the same host on
+two devices is two cells, and two devices are two clients, not a second client of one device."""
 
 from __future__ import annotations
 
@@ -22,14 +25,17 @@ class Progress:
         # them have each (counted) outcome: the live cell is updated in O(1) per event.
         self._phase = Folder()
         self._outcome_of: dict[str, str | None] = {}  # connection id -> its counted outcome
-        self._counts: dict[str, Counter[str]] = {}  # host -> outcome -> connections
-        self._clients: set[str] = set()  # client addresses of connections to hosts under test
+        # (host, device) -> outcome -> connections; device None in a run without devices
+        self._counts: dict[tuple[str, str | None], Counter[str]] = {}
+        # device -> client addresses of its connections to hosts under test
+        self._clients: dict[str | None, set[str]] = {}
 
     def on_event(self, event: dict) -> None:
         self._events.append(event)
         name = event.get("event")
         if name == "conn":
-            self._new_client(event.get("client"))
+            device = event.get("device") if isinstance(event.get("device"), str) else None
+            self._new_client(event.get("client"), device)
         if name == "phase-start":
             if event.get("followup"):
                 self.view.note(followup_note(event))
@@ -40,14 +46,17 @@ class Progress:
             conn = self._phase.add(event)
             if conn is None:
                 return  # not a connection of this phase
-            counts = self._counts.setdefault(conn.host, Counter())
+            cell = (conn.host, conn.device)
+            counts = self._counts.setdefault(cell, Counter())
             if (old := self._outcome_of.get(conn.id)) is not None:
                 counts[old] -= 1
             outcome = classify(conn)
             self._outcome_of[conn.id] = outcome.outcome if outcome.counted else None
             if outcome.counted:
                 counts[outcome.outcome] += 1
-            self.view.connection(conn.host, self._outcome_so_far(conn.host), new=name == "conn")
+            self.view.connection(
+                conn.host, self._outcome_so_far(cell), new=name == "conn", device=conn.device
+            )
         elif name == "phase-end":
             report = results.build_report(self._events)
             index = event.get("index")
@@ -57,14 +66,16 @@ class Progress:
                 rows = [r for r in report["results"] if r["phase"] == event["phase"]]
             self.view.phase_ended(event["phase"], rows, index if isinstance(index, int) else None)
 
-    def _new_client(self, address: object) -> None:
-        if not isinstance(address, str) or address in self._clients:
+    def _new_client(self, address: object, device: str | None = None) -> None:
+        clients = self._clients.setdefault(device, set())
+        if not isinstance(address, str) or address in clients:
             return
-        self._clients.add(address)
-        if len(self._clients) == 2:
+        clients.add(address)
+        if len(clients) == 2:
+            where = f" of {device}" if device else ""
             self.note(
-                f"warning: connections to hosts under test come from more than one client "
-                f"({', '.join(sorted(self._clients))}); use --client to count only the device"
+                f"warning: connections to hosts under test{where} come from more than one client "
+                f"({', '.join(sorted(clients))}); use --client to count only the device"
             )
 
     def note(self, text: str) -> None:
@@ -76,8 +87,8 @@ class Progress:
     def close(self) -> None:
         self.view.close()
 
-    def _outcome_so_far(self, host: str) -> str | None:
-        seen = [outcome for outcome, n in self._counts.get(host, Counter()).items() if n > 0]
+    def _outcome_so_far(self, cell: tuple[str, str | None]) -> str | None:
+        seen = [outcome for outcome, n in self._counts.get(cell, Counter()).items() if n > 0]
         return aggregate(seen) if seen else None
 
 

@@ -18,9 +18,8 @@ from collections.abc import Mapping, Sequence
 from mitm_pincheck import __version__
 from mitm_pincheck.errors import InputError
 from mitm_pincheck.report import devices, runs
+from mitm_pincheck.verdicts.devices import combine_hints, named
 from mitm_pincheck.verdicts.results import exit_code_for
-
-MAX_NAMED = 6  # runs named in one "differs" line before "and N more"
 
 
 def merge_runs(
@@ -189,7 +188,7 @@ def _differences(entries: list[dict]) -> list[str]:
                 e["label"]
             )
         if len(groups) > 1:
-            parts = [f"{value!r} in {_named(labels)}" for value, labels in groups.items()]
+            parts = [f"{value!r} in {named(labels)}" for value, labels in groups.items()]
             out.append(f"{what} differs: " + "; ".join(parts))
     return out
 
@@ -201,14 +200,7 @@ def _hints(entries: list[dict], differences: list[str]) -> list[str]:
             "These runs are not of one scenario: " + " · ".join(differences) + ". Rows compare "
             "only where host and phase are the same."
         )
-    by_text: dict[str, list[str]] = {}
-    for e in entries:
-        for hint in e.pop("hints"):
-            by_text.setdefault(hint, []).append(e["label"])
-    for text, labels in by_text.items():
-        where = "every device" if len(labels) == len(entries) > 1 else _named(labels)
-        hints.append(f"{text} (on {where})" if len(entries) > 1 else text)
-    return hints
+    return hints + combine_hints((e["label"], e.pop("hints")) for e in entries)
 
 
 def _host_text(h: Mapping) -> str:
@@ -217,12 +209,6 @@ def _host_text(h: Mapping) -> str:
     if h.get("expect"):
         text += " expect " + ",".join(f"{k}={v}" for k, v in sorted(h["expect"].items()))
     return text
-
-
-def _named(labels: list[str]) -> str:
-    shown = ", ".join(labels[:MAX_NAMED])
-    more = len(labels) - MAX_NAMED
-    return f"{shown} and {more} more" if more > 0 else shown
 
 
 def _union(items) -> list:

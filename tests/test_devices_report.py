@@ -11,6 +11,7 @@ import pytest
 from test_live import screen
 from test_results import API, CDN, Journal, control
 
+from mitm_pincheck.errors import InputError
 from mitm_pincheck.proxy.progress import Progress
 from mitm_pincheck.report import devices, writers
 from mitm_pincheck.report.live import LiveView
@@ -302,3 +303,23 @@ def test_the_live_view_shows_both_devices_verdicts_of_one_host_and_phase(interac
         assert f"INCONCL {API} · B: expected reject" in text
         assert "more than one client" not in text
     progress.close()
+
+
+def test_merge_of_runs_on_several_devices_has_an_entry_per_device_with_its_own_proof(tmp_path):
+    for name in ("r1", "r2"):
+        writers.write_all(control_on_a_only().report(), tmp_path / name)
+    runs = [str(tmp_path / "r1"), str(tmp_path / "r2")]
+    merged = merge_runs(runs, ["r1", "r2"])
+    assert devices.device_order(merged) == ["r1/A", "r1/B", "r2/A", "r2/B"]
+    trust = {d["label"]: d["ca_trust"]["sources"] for d in merged["devices"]}
+    assert trust == {"r1/A": ["control"], "r1/B": [], "r2/A": ["control"], "r2/B": []}
+    assert merged["merged"]["runs"] == 2
+    assert any(
+        h.startswith("Refusals by api.example.com") and h.endswith("(on r1/B, r2/B)")
+        for h in merged["hints"]
+    )
+    writers.write_all(merged, tmp_path / "out")
+    suites = ET.parse(tmp_path / "out" / "junit.xml").getroot().findall("testsuite")
+    assert [s.get("name") for s in suites] == ["r1/A", "r1/B", "r2/A", "r2/B"]
+    with pytest.raises(InputError, match="label the runs apart"):
+        merge_runs(runs)

@@ -180,8 +180,9 @@ def build_report(events: Iterable[dict]) -> dict:
                 "ca_trust": _trust_summary(trust),
                 "summary": (device_summary := _summary(rows)),
                 "exit_code": exit_code_for(device_summary),
+                "hints": device_hints,
             }
-            for device, (_, rows, trust, _) in zip(run_devices, judged, strict=True)
+            for device, (_, rows, trust, device_hints) in zip(run_devices, judged, strict=True)
         ]
     return report
 

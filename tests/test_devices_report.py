@@ -13,7 +13,7 @@ from test_results import API, CDN, Journal, control
 
 from mitm_pincheck.errors import InputError
 from mitm_pincheck.proxy.progress import Progress
-from mitm_pincheck.report import devices, writers
+from mitm_pincheck.report import devices, table, writers
 from mitm_pincheck.report.live import LiveView
 from mitm_pincheck.report.merge import merge_runs
 from mitm_pincheck.verdicts.devices import combine_hints
@@ -253,6 +253,9 @@ def test_every_writer_shows_each_device_and_where_they_disagree(tmp_path):
     markdown = (tmp_path / "report.md").read_text()
     disagree = markdown.split("## Where devices disagree", 1)[1].split("\n## ", 1)[0]
     assert API in disagree and "valid-ca" in disagree
+    assert f"{API} on A control ({CDN})" in markdown and f"{API} on B none" in markdown
+    text = table.render_table(report, width=200)
+    assert "device A:" in text and "device B:" in text and "devices disagree on 2" in text
     page = (tmp_path / "report.html").read_text()
     assert "Where devices disagree" in page and "devices disagree" in page
     assert "A: control · B: none" in page
@@ -273,8 +276,35 @@ def test_report_dir_rebuilds_the_same_report_from_the_journal(tmp_path):
     assert [s.get("name") for s in ET.parse(tmp_path / "junit.xml").getroot()] == ["A", "B"]
 
 
-@pytest.mark.parametrize("interactive", [False, True])
-def test_the_live_view_shows_both_devices_verdicts_of_one_host_and_phase(interactive):
+def test_in_a_one_device_run_what_is_untagged_is_that_device_s_and_another_tag_is_not(tmp_path):
+    j = DeviceJournal([(API, True)], devices=[A], phases=["self-signed", "valid-ca"])
+    j.on(None).add("ca-store", store="system", path=STORE, serial="emulator-5554")
+    j.start()
+    j.on(None).rejected_in(API)
+    j.on("C").accepted(API)
+    j.end()
+    j.start()
+    j.on("A").rejected_in(API)
+    j.end()
+    j.finish()
+    report = j.report()
+    assert [(r["phase"], r["verdict"], r["connections"]) for r in report["results"]] == [
+        ("self-signed", "pass", 1),
+        ("valid-ca", "pass", 1),
+    ]
+    assert report["results"][1]["evidence"]["proof"] == {"source": "device-store", "path": STORE}
+    assert any("1 connection of a device not in this run ('C'" in h for h in report["hints"])
+    out = io.StringIO()
+    progress = Progress(LiveView(out, False, [API], ["self-signed", "valid-ca"]), 5.0)
+    for event in j.events:
+        progress.on_event(event)
+    assert f"PASS    {API}: expected reject" in out.getvalue()  # as a run without devices
+    assert " · " not in out.getvalue()
+
+
+@pytest.mark.parametrize(("interactive", "given"), [(False, None), (True, ["A", "B"])])
+def test_the_live_view_shows_both_devices_verdicts_of_one_host_and_phase(interactive, given):
+    """Progress learns the devices from run-start; `devices=` only orders them up front."""
     out = io.StringIO()
     view = LiveView(
         out,
@@ -284,7 +314,7 @@ def test_the_live_view_shows_both_devices_verdicts_of_one_host_and_phase(interac
         width=120,
         height=30,
         color=False,
-        devices=["A", "B"],
+        devices=given,
     )
     progress = Progress(view, 5.0)
     for event in control_on_a_only().events:

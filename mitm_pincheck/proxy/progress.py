@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import Counter
 
 from mitm_pincheck.report.live import LiveView
-from mitm_pincheck.verdicts import results
+from mitm_pincheck.verdicts import devices, results
 from mitm_pincheck.verdicts.outcome import Folder, aggregate, classify
 
 _CONNECTION_EVENTS = frozenset(
@@ -29,13 +29,19 @@ class Progress:
         self._counts: dict[tuple[str, str | None], Counter[str]] = {}
         # device -> client addresses of its connections to hosts under test
         self._clients: dict[str | None, set[str]] = {}
+        # The run's devices when it has several (`run-start.devices`); else none: a run on one
+        # device shows its cells as a run without devices does, like its report.
+        self._devices: list[str] = []
 
     def on_event(self, event: dict) -> None:
         self._events.append(event)
         name = event.get("event")
+        if name == "run-start":
+            labels = [d["label"] for d in devices.of_run_start(event.get("devices"))]
+            self._devices = labels if len(labels) > 1 else []
+            self.view.add_devices(self._devices)
         if name == "conn":
-            device = event.get("device") if isinstance(event.get("device"), str) else None
-            self._new_client(event.get("client"), device)
+            self._new_client(event.get("client"), self._device(event.get("device")))
         if name == "phase-start":
             if event.get("followup"):
                 self.view.note(followup_note(event))
@@ -46,7 +52,7 @@ class Progress:
             conn = self._phase.add(event)
             if conn is None:
                 return  # not a connection of this phase
-            cell = (conn.host, conn.device)
+            cell = (conn.host, self._device(conn.device))
             counts = self._counts.setdefault(cell, Counter())
             if (old := self._outcome_of.get(conn.id)) is not None:
                 counts[old] -= 1
@@ -55,7 +61,7 @@ class Progress:
             if outcome.counted:
                 counts[outcome.outcome] += 1
             self.view.connection(
-                conn.host, self._outcome_so_far(cell), new=name == "conn", device=conn.device
+                conn.host, self._outcome_so_far(cell), new=name == "conn", device=cell[1]
             )
         elif name == "phase-end":
             report = results.build_report(self._events)
@@ -65,6 +71,10 @@ class Progress:
             else:
                 rows = [r for r in report["results"] if r["phase"] == event["phase"]]
             self.view.phase_ended(event["phase"], rows, index if isinstance(index, int) else None)
+
+    def _device(self, tag: object) -> str | None:
+        """The device a connection's cells belong to: its tag in a run on several devices."""
+        return str(tag) if self._devices and isinstance(tag, str) and tag else None
 
     def _new_client(self, address: object, device: str | None = None) -> None:
         clients = self._clients.setdefault(device, set())

@@ -186,6 +186,11 @@ class LiveView:
         last = max(i for i, h in enumerate(self._hosts) if _covers(pattern, h))
         self._hosts.insert(last + 1, host)
 
+    def add_devices(self, labels: Iterable[str]) -> None:
+        """The run's devices, in its order (from `run-start`), before any of them connects."""
+        for label in labels:
+            self._add_device(label)
+
     def _add_device(self, device: object) -> str | None:
         if not device:
             return None

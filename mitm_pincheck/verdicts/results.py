@@ -65,6 +65,8 @@ def build_report(events: Iterable[dict]) -> dict:
     # The same, per `device` tag (a run on several devices tags each client event with one).
     tagged_clients: dict[str | None, Clients] = {}
     tagged_refusals: dict[str | None, Refusals] = {}
+    # A run on exactly one device: what is not tagged can only be that device's (one listener).
+    alone: list[str | None] = []
 
     def scan() -> Iterator[dict]:
         for e in events:
@@ -78,8 +80,12 @@ def build_report(events: Iterable[dict]) -> dict:
                 control.append(e)
             clients.add(e)
             refusals.add(e)
+            if e.get("event") == "run-start" and not alone:
+                labels = [d["label"] for d in ondevices.of_run_start(e.get("devices"))]
+                alone.append(labels[0] if len(labels) == 1 else None)
             if e.get("event") in ("conn", "ignored-client", "connect-refused"):
                 tag = e.get("device") if isinstance(e.get("device"), str) else None
+                tag = (alone or [None])[0] if tag is None else tag
                 tagged_clients.setdefault(tag, Clients()).add(e)
                 tagged_refusals.setdefault(tag, Refusals()).add(e)
             yield e
@@ -103,6 +109,8 @@ def build_report(events: Iterable[dict]) -> dict:
     else:
         mine = {label: [] for label in labels}
         for c in conns:
+            if c.device is None and len(labels) == 1:
+                c.device = labels[0]
             if c.device in mine:
                 mine[c.device].append(c)
         stray_hints = _stray_hint(labels, conns, tagged_refusals)
@@ -111,7 +119,7 @@ def build_report(events: Iterable[dict]) -> dict:
             (
                 label,
                 mine[label],
-                _last_store(control, label),
+                _last_store(control, label, alone=len(labels) == 1),
                 tagged_clients.get(label, Clients()),
                 tagged_refusals.get(label, Refusals()),
             )
@@ -236,11 +244,15 @@ def _summary(results: list[dict]) -> dict[str, int]:
     }
 
 
-def _last_store(control: list[dict], device: str | None) -> dict | None:
+def _last_store(control: list[dict], device: str | None, alone: bool = False) -> dict | None:
     """The `ca-store` event that speaks for `device` (None: a run without devices, whose
-    one device is the only one checked): a device's store proves nothing for another."""
+    one device is the only one checked; `alone`: the run's only device, so an untagged one is
+    its): a device's store proves nothing for another."""
     for e in reversed(control):
-        if e.get("event") == CA_STORE_EVENT and (device is None or e.get("device") == device):
+        if e.get("event") != CA_STORE_EVENT:
+            continue
+        tag = e.get("device")
+        if device is None or tag == device or (alone and tag is None):
             return e
     return None
 
@@ -248,8 +260,8 @@ def _last_store(control: list[dict], device: str | None) -> dict | None:
 def _stray_hint(
     labels: list[str], conns: list[Connection], refusals: Mapping[str | None, Refusals]
 ) -> list[str]:
-    """A run on several devices counts only what is tagged with one of its devices: say what
-    was left out (a journal edited by hand, or one from a newer writer)."""
+    """A run with devices counts only what is tagged with one of them (or, with one device,
+    not tagged at all): say what was left out (a journal edited by hand, or one from a newer writer)."""
     stray_conns = [c for c in conns if c.device not in labels]
     stray_refused = {
         tag: sum(len(s) for s in r.seen.values())
@@ -259,15 +271,19 @@ def _stray_hint(
     tags = {c.device for c in stray_conns} | {t for t, n in stray_refused.items() if n}
     if not tags:
         return []
-    what = [f"{len(stray_conns)} connection" + ("" if len(stray_conns) == 1 else "s")]
-    if refused := sum(stray_refused.values()):
+    what = []
+    if stray_conns:
+        what.append(f"{len(stray_conns)} connection" + ("" if len(stray_conns) == 1 else "s"))
+    refused = sum(stray_refused.values())
+    if refused:
         what.append(f"{refused} refused CONNECT" + ("" if refused == 1 else "s"))
     names = ", ".join(sorted(repr(t) for t in tags if t is not None))
     if None in tags:
         names = ", ".join(n for n in (names, "no device") if n)
     return [
         f"{' and '.join(what)} of a device not in this run ({names}; its devices are "
-        f"{', '.join(labels)}) were not counted: was the journal edited?"
+        f"{', '.join(labels)}) {'was' if len(stray_conns) + refused == 1 else 'were'} not "
+        "counted: was the journal edited?"
     ]
 
 

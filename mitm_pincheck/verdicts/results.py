@@ -261,7 +261,8 @@ def _stray_hint(
     labels: list[str], conns: list[Connection], refusals: Mapping[str | None, Refusals]
 ) -> list[str]:
     """A run with devices counts only what is tagged with one of them (or, with one device,
-    not tagged at all): say what was left out (a journal edited by hand, or one from a newer writer)."""
+    not tagged at all): say what was left out (a journal edited by hand, or one from a newer
+    writer)."""
     stray_conns = [c for c in conns if c.device not in labels]
     stray_refused = {
         tag: sum(len(s) for s in r.seen.values())

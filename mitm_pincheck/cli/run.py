@@ -47,11 +47,14 @@ def register(subparsers) -> None:
 def add_proxy_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--listen",
-        default="0.0.0.0:8080",
-        metavar="HOST:PORT",
+        action="append",
+        metavar="[LABEL=]HOST:PORT",
         help="where the proxy listens (default 0.0.0.0:8080: reachable from a device on the "
         "same network; mitmproxy still refuses clients from public addresses). "
-        "Port 0 picks a free port.",
+        "Port 0 picks a free port. Repeatable: one listener per device, each set up by hand "
+        "to use its own (--listen pixel-7=0.0.0.0:8081 --listen pixel-4=0.0.0.0:8082); rows "
+        "then say which device they are from. With --android: the first device's port, the "
+        "next devices get the ports after it (or one --listen per --serial)",
     )
     p.add_argument(
         "--confdir",
@@ -97,17 +100,12 @@ def add_android_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--serial",
+        action="append",
         metavar="S",
-        help="with --android: the adb serial of the device (default: the only one, or "
-        "$ANDROID_SERIAL)",
+        help="with --android: the adb serial of the device (default: the scenario's devices, "
+        "else $ANDROID_SERIAL, else the only one). Repeatable: several devices in one run, in "
+        "step, each on a listener of its own, each trigger with PINCHECK_SERIAL set",
     )
-
-
-def parse_listen(value: str) -> tuple[str, int]:
-    host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise InputError(f"--listen {value!r}: expected HOST:PORT, e.g. 127.0.0.1:8080")
-    return host.strip("[]") or "0.0.0.0", int(port)
 
 
 def check_mode(value: str) -> str:
@@ -220,9 +218,9 @@ def _interrupt(task: asyncio.Task, config) -> None:
             config.status("interrupted: ending the phase and writing the report of what was seen")
 
 
-def live_progress(scenario):
+def live_progress(scenario, devices=()):
     """The live view on stderr (stdout keeps the final table): redrawn on a terminal, plain
-    lines in a CI log."""
+    lines in a CI log. `devices`: the run's (proxy.listeners.RunDevice), if it has any."""
     from mitm_pincheck.proxy.progress import Progress
     from mitm_pincheck.report.live import LiveView, is_interactive
 
@@ -257,64 +255,6 @@ def status_printer(quiet: bool):
     return None if quiet else say
 
 
-def android_ca_store(args, config) -> None:
-    """With --android: where the device holds the proxy CA, said now and journaled before the
-    first phase. Only the system store is proof that (platform-trusting) apps trust it."""
-    from mitm_pincheck.device import android, ca
-
-    info = ca.load_ca(config.confdir)
-    found = android.ca_store(args.serial, info.der, info.android_system_name)
-    config.ca_store = found.event()
-    tell = config.status or say
-    if found.store == "system":
-        tell(
-            f"android: the proxy CA is in the device's system store ({found.path}): proof that "
-            "apps using the platform trust store trust it"
-        )
-    else:
-        where = {
-            "user": "only in the device's user store",
-            "none": "in neither of the device's trust stores",
-        }.get(found.store, "not in the device's system store (its user store needs root to read)")
-        tell(
-            f"android: the proxy CA is {where}: that is no proof the app trusts it (apps "
-            "targeting Android 7+ ignore user CAs), so refusals of proxy-CA certificates stay "
-            "inconclusive without another proof ('mitm-pincheck android install-ca' on an "
-            "emulator, keys.current with pinned-key, a control host, or ca_trust: system)"
-        )
-    for note in found.notes:
-        tell(f"android: {note}")
-
-
-@contextlib.contextmanager
-def android_proxy(args, listen_host: str, listen_port: int, status):
-    """With --android: the device's proxy points at us for the duration of the run."""
-    if not getattr(args, "android", False):
-        yield
-        return
-    from mitm_pincheck.device import android
-
-    device = android.proxy_on(args.serial, listen_port)
-    tell = status or say
-    tell(f"android: {device.serial} now uses the proxy {device.proxy}")
-    if not device.emulator and listen_host.startswith("127."):
-        tell(
-            f"android: warning: {device.serial} is a real device but the proxy listens on "
-            f"{listen_host} only; use --listen 0.0.0.0:{listen_port}"
-        )
-    try:
-        yield
-    finally:
-        try:
-            android.proxy_off(args.serial, listen_port)
-            tell(f"android: proxy cleared on {device.serial}")
-        except InputError as e:
-            say(
-                f"mitm-pincheck: warning: could not clear the device's proxy ({e}); "
-                "run `mitm-pincheck android proxy off`"
-            )
-
-
 def salvage_reports(config) -> None:
     """A crash during the run: the journal is complete up to it, so write the reports from it
     before the crash is reported (best effort: a second failure leaves the first one's log)."""
@@ -341,59 +281,45 @@ def app_package_record(args, scenario) -> dict | None:
     return run_record(load_package(path, kind))
 
 
-def proxy_settings(args: argparse.Namespace) -> tuple:
-    """The proxy options shared by `run` and `survey`, checked before anything starts:
-    (listen host, listen port, mode, proxyauth, clients, confdir). With --android the device
-    must answer, and only its connections count unless --client says otherwise."""
-    listen_host, listen_port = parse_listen(args.listen)
-    mode = check_mode(args.mode)
-    proxyauth = check_proxyauth(args.proxyauth)
-    clients = parse_clients(args.client)
-    confdir = check_confdir(args.confdir)
-    if args.android:
-        from mitm_pincheck.device import android
+def proxy_settings(args: argparse.Namespace, scenario=None):
+    """The proxy options shared by `run` and `survey`, checked before anything starts
+    (cli/devices.py): the listeners, and with --android each device must answer, and only its
+    connections count on its listener unless --client says otherwise."""
+    from mitm_pincheck.cli import devices
 
-        if listen_port == 0:
-            raise InputError("--android needs a fixed --listen port, e.g. --listen 0.0.0.0:8080")
-        device = android.connect(args.serial)  # no adb or no device: say so before anything
-        if clients is None:
-            clients = parse_clients(android.client_addresses(device))
-            if clients is None:
-                print(
-                    f"mitm-pincheck: warning: cannot tell {device.serial}'s address, so every "
-                    "client's connections count; pass --client with the device's address",
-                    file=sys.stderr,
-                )
-    return listen_host, listen_port, mode, proxyauth, clients, confdir
+    return devices.plan(args, scenario)
 
 
 def handle(args: argparse.Namespace) -> int:
     from mitm_pincheck import scenario as scenario_mod
+    from mitm_pincheck.cli import devices
     from mitm_pincheck.proxy.runner import RunConfig
     from mitm_pincheck.report import terminal, writers
 
     scenario = scenario_mod.load(args.scenario)
-    listen_host, listen_port, mode, proxyauth, clients, confdir = proxy_settings(args)
+    plan = proxy_settings(args, scenario)
     app_package = app_package_record(args, scenario)  # a broken package: exit 2 before starting
     out = prepare_out_dir(args.out)
     config = RunConfig(
         scenario=scenario,
         out_dir=out,
-        listen_host=listen_host,
-        listen_port=listen_port,
-        confdir=confdir,
-        mode=mode,
-        proxyauth=proxyauth,
-        clients=clients,
+        listen_host=plan.listen_host,
+        listen_port=plan.listen_port,
+        confdir=plan.confdir,
+        mode=plan.mode,
+        proxyauth=plan.proxyauth,
+        clients=plan.clients,
+        devices=plan.devices,
         interactive=sys.stdin.isatty() and not scenario.trigger,
-        progress=None if args.quiet else live_progress(scenario),
+        progress=None if args.quiet else live_progress(scenario, plan.devices),
         app_package=app_package,
     )
     if config.progress is not None:
         config.status = config.progress.note
-    with android_proxy(args, listen_host, listen_port, config.status):
+    with contextlib.ExitStack() as stack:
         if args.android:
-            android_ca_store(args, config)
+            stack.enter_context(devices.android_proxies(plan, config.status, say))
+            config.ca_stores = devices.android_ca_stores(plan, plan.confdir, config.status, say)
         try:
             report = execute(config)
         except InputError:

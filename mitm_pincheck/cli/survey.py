@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 
@@ -107,12 +108,13 @@ def _upstream_trust(value: str | None) -> Path | None:
 
 
 def handle(args: argparse.Namespace) -> int:
+    from mitm_pincheck.cli import devices
     from mitm_pincheck.cli.run import (
-        android_proxy,
         execute,
         live_progress,
         prepare_out_dir,
         proxy_settings,
+        say,
     )
     from mitm_pincheck.proxy.runner import RunConfig
     from mitm_pincheck.report import survey as survey_report
@@ -139,25 +141,33 @@ def handle(args: argparse.Namespace) -> int:
         resolve=_resolve(args.resolve),
         upstream_trust=_upstream_trust(args.upstream_trust),
     )
-    listen_host, listen_port, mode, proxyauth, clients, confdir = proxy_settings(args)
+    plan = proxy_settings(args)
+    if len(plan.devices) > 1:
+        raise InputError(
+            "survey: one device at a time (its draft scenario is that device's traffic); "
+            "give one --serial or --listen"
+        )
     out = prepare_out_dir(args.out)
     progress = None if args.quiet else _SurveyProgress(live_progress(scenario))
     config = RunConfig(
         scenario=scenario,
         out_dir=out,
-        listen_host=listen_host,
-        listen_port=listen_port,
-        confdir=confdir,
-        mode=mode,
-        proxyauth=proxyauth,
-        clients=clients,
+        listen_host=plan.listen_host,
+        listen_port=plan.listen_port,
+        confdir=plan.confdir,
+        mode=plan.mode,
+        proxyauth=plan.proxyauth,
+        clients=plan.clients,
+        devices=plan.devices,
         interactive=sys.stdin.isatty() and not args.trigger,
         progress=progress,
         outputs=tuple(survey_report.SURVEY_FILES),  # cleared only once the proxy listens
     )
     if progress is not None:
         config.status = progress.note
-    with android_proxy(args, listen_host, listen_port, config.status):
+    with contextlib.ExitStack() as stack:
+        if args.android:
+            stack.enter_context(devices.android_proxies(plan, config.status, say))
         try:
             execute(config)
         finally:

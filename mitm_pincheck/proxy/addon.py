@@ -116,6 +116,7 @@ class Phase:
     contexts: dict[str, SSL.Context] = field(default_factory=dict)
     connections: int = 0
     last_connection: float = 0.0  # time.monotonic() of the newest connection
+    talked: set[str] = field(default_factory=set)  # devices with a connection ("": no devices)
     # A follow-up phase shows the kind only to these patterns; the other hosts under test are
     # passed through untouched and unrecorded, as hosts not under test are. None: all of them.
     only: frozenset[str] | None = None
@@ -150,7 +151,12 @@ class PincheckAddon:
         self.journal = journal
         # --client: the networks whose connections count; None: every client's
         self.clients = clients
-        self._ignored_clients: set[tuple[str, str]] = set()  # (address, host) already journaled
+        # Several devices (proxy/listeners.py): mode (full spec) -> device label, and per
+        # device the networks whose connections count on its listener. Empty: one device.
+        self.listeners: dict[str, str] = {}
+        self.device_clients: dict[str, tuple | None] = {}
+        # (address, host, device) already journaled
+        self._ignored_clients: set[tuple[str, str, str]] = set()
         self.phase: Phase | None = None
         self.forge: forging.Forge | None = None
         self.activity = asyncio.Event()  # set on every new connection to a host under test
@@ -267,7 +273,7 @@ class PincheckAddon:
         spec = self._under_test(host)
         if spec is None or not self._client_allowed(flow.client_conn):
             return
-        self._app_talked()
+        self._app_talked(flow.client_conn)
         self._emit(
             "connect-refused",
             phase=self.phase.kind,
@@ -276,6 +282,7 @@ class PincheckAddon:
             pattern=spec.host,
             status=flow.response.status_code,
             client=client_address(flow.client_conn),
+            **self._device_field(flow.client_conn),
         )
 
     def tls_start_server(self, data: tls.TlsData):
@@ -305,7 +312,8 @@ class PincheckAddon:
             data.ignore_connection = True
             if spec is None and host and self._passed_through_by_followup(str(host)):
                 if self._client_allowed(data.context.client):
-                    self._app_talked()  # the app's flow ran: the follow-up may settle
+                    # the app's flow ran: the follow-up may settle
+                    self._app_talked(data.context.client)
             return
         if not self._counts(data.context.client, str(host)):
             data.ignore_connection = True  # another client than --client: passed through
@@ -492,10 +500,11 @@ class PincheckAddon:
             return None
         return spec
 
-    def _app_talked(self) -> None:
+    def _app_talked(self, client: connection.Client) -> None:
         """The app did talk in this phase: the phase may settle once it goes quiet."""
         assert self.phase is not None
         self.phase.connections += 1
+        self.phase.talked.add(self.device_of(client) or "")
         self.phase.last_connection = time.monotonic()
         self.activity.set()
 
@@ -510,7 +519,7 @@ class PincheckAddon:
         assert self.phase is not None
         tracked = _Tracked(id=client.id, host=host, phase=self.phase.index, kind=self.phase.kind)
         self._tracked[client.id] = tracked
-        self._app_talked()
+        self._app_talked(client)
         self._emit(
             "conn",
             id=client.id,
@@ -520,6 +529,7 @@ class PincheckAddon:
             pattern=spec.host,
             notes=list(notes),
             client=client_address(client),
+            **self._device_field(client),
         )
         return tracked
 
@@ -536,24 +546,48 @@ class PincheckAddon:
             tracked.data_journaled.add("client")
             self._emit("data", id=tracked.id, direction="client", bytes=size)
 
+    def device_of(self, client: connection.Client) -> str | None:
+        """The device whose listener accepted `client`; None in a run without devices.
+
+        From the server that accepted the connection, never from anything the client sent."""
+        if not self.listeners:
+            return None
+        mode = getattr(client, "proxy_mode", None)
+        return self.listeners.get(getattr(mode, "full_spec", ""))
+
+    def _device_field(self, client: connection.Client) -> dict:
+        """`device=...` for a journal event, in a run with devices."""
+        return {"device": self.device_of(client)} if self.listeners else {}
+
     def _client_allowed(self, client: connection.Client) -> bool:
-        if self.clients is None:
+        if self.listeners:
+            device = self.device_of(client)
+            if device is None:  # a listener of no device: nothing it carries counts
+                return False
+            networks = self.device_clients.get(device, self.clients)
+        else:
+            networks = self.clients
+        if networks is None:
             return True
         try:
             address = ipaddress.ip_address(client_address(client) or "")
         except ValueError:
             return False
-        return any(address.version == net.version and address in net for net in self.clients)
+        return any(address.version == net.version and address in net for net in networks)
 
     def _counts(self, client: connection.Client, host: str) -> bool:
         """Whether this client's connection to a host under test counts; a client outside
         --client is journaled once per host (`ignored-client`) and passed through."""
         if self._client_allowed(client):
             return True
-        key = (client_address(client) or "?", evidence.cap_text(host.lower().rstrip(".")))
+        key = (
+            client_address(client) or "?",
+            evidence.cap_text(host.lower().rstrip(".")),
+            self.device_of(client) or "",
+        )
         if key not in self._ignored_clients:
             self._ignored_clients.add(key)
-            self._emit("ignored-client", client=key[0], host=key[1])
+            self._emit("ignored-client", client=key[0], host=key[1], **self._device_field(client))
         return False
 
     def _observed(self, tracked: _Tracked, found: list[records.Event]) -> None:

@@ -33,6 +33,7 @@ from mitm_pincheck.errors import InputError
 from mitm_pincheck.proxy import forge as forging
 from mitm_pincheck.proxy import guard
 from mitm_pincheck.proxy.addon import PincheckAddon
+from mitm_pincheck.proxy.listeners import RunDevice, address_text, mode_key
 from mitm_pincheck.report.terminal import clean
 from mitm_pincheck.scenario import Scenario
 from mitm_pincheck.verdicts import followup, results
@@ -62,9 +63,9 @@ class RunConfig:
     # Called (awaited) instead of the scenario's trigger, e.g. the demo's built-in clients.
     trigger_fn: Callable[[str, dict[str, str]], object] | None = None
     progress: object | None = None  # progress.Progress: the live view, fed journal events
-    # `run --android`: where the device holds the proxy CA (device.android.CaStore.event()),
-    # journaled as `ca-store` before the first phase
-    ca_store: dict | None = None
+    # `run --android`: where each device holds the proxy CA (device.android.CaStore.event(),
+    # with `device` in a run with devices), journaled as `ca-store` before the first phase
+    ca_stores: list[dict] = field(default_factory=list)
     # Only connections from these client networks count (--client); None: every client.
     clients: tuple | None = None
     journal_path: Path | None = None  # set once this run's journal exists (the proxy listens)
@@ -73,28 +74,46 @@ class RunConfig:
     app_package: dict | None = None
     # Files of this run's kind beside the reports (survey.*), cleared with them once it listens
     outputs: tuple[str, ...] = ()
+    # Several devices (or one with a name): a listener each, in step (proxy/listeners.py).
+    # Empty: one listener at listen_host:listen_port, as `mode` says.
+    devices: tuple[RunDevice, ...] = ()
 
 
 class Phases:
     """Drives the phases of a scenario against a running addon."""
 
-    def __init__(self, addon: PincheckAddon, config: RunConfig, proxy_url: str, ca_path: Path):
+    def __init__(
+        self,
+        addon: PincheckAddon,
+        config: RunConfig,
+        proxy_url: str,
+        ca_path: Path,
+        device_urls: dict[str, str] | None = None,
+    ):
         self.addon = addon
         self.config = config
         self.scenario = config.scenario
         self.proxy_url = proxy_url
         self.ca_path = ca_path
+        self.device_urls = device_urls or {}  # device label -> the proxy URL of its listener
         self._round_events: list[dict] = []  # this phase round's journal events (follow-ups)
         if addon.journal is not None:
             addon.journal.listeners.append(self._collect_round)
 
-    def trigger_env(self, kind: str) -> dict[str, str]:
-        return {
+    def trigger_env(self, kind: str, device: RunDevice | None = None) -> dict[str, str]:
+        env = {
             **os.environ,
             "PINCHECK_PHASE": kind,
             "PINCHECK_PROXY": self.proxy_url,
             "PINCHECK_CA": str(self.ca_path),
         }
+        if device is not None:  # this device's trigger: its own listener, its own adb serial
+            env["PINCHECK_PROXY"] = self.device_urls.get(device.label, "")
+            env["PINCHECK_DEVICE"] = device.label
+            if device.serial:
+                env["PINCHECK_SERIAL"] = device.serial
+                env["ANDROID_SERIAL"] = device.serial  # so a bare `adb` reaches this device
+        return env
 
     async def run_all(self) -> None:
         self._record_app_package()
@@ -136,7 +155,13 @@ class Phases:
         previous: followup.FollowUp | None = None
         while True:
             limit = self.scenario.max_followups
-            nxt = followup.plan(kind, shown, self._round_events, previous, limit)
+            if len(self.config.devices) > 1:  # each device's round judged on its own
+                labels = [d.label for d in self.config.devices]
+                nxt = followup.plan_devices(
+                    kind, shown, self._round_events, previous, limit, labels
+                )
+            else:
+                nxt = followup.plan(kind, shown, self._round_events, previous, limit)
             if nxt is None:
                 return
             if self.config.progress is None:  # the live view says so from the journal event
@@ -152,14 +177,16 @@ class Phases:
             previous, shown = nxt, nxt.shown
 
     async def _run_phase(self, kind: str) -> None:
-        env = self.trigger_env(kind)
-        trigger: asyncio.Task | None = None
-        if self.config.trigger_fn is not None:
-            trigger = asyncio.ensure_future(self._call_trigger_fn(kind, env))
-        elif self.scenario.trigger:
-            trigger = asyncio.ensure_future(self._run_trigger(kind, env))
+        triggers: list[asyncio.Task] = []
+        # One trigger per device, all at once: the phase is live on every device together.
+        for device in self.config.devices or (None,):
+            env = self.trigger_env(kind, device)
+            if self.config.trigger_fn is not None:
+                triggers.append(asyncio.ensure_future(self._call_trigger_fn(kind, env, device)))
+            elif self.scenario.trigger:
+                triggers.append(asyncio.ensure_future(self._run_trigger(kind, env, device)))
         enter: asyncio.Future | None = None
-        if trigger is None and self.config.interactive:
+        if not triggers and self.config.interactive:
             self._status(
                 f"  use the app now ({kind} is live); press Enter when done "
                 f"(or wait: settle {self.scenario.settle:g}s, timeout {self.scenario.timeout:g}s)"
@@ -167,20 +194,29 @@ class Phases:
             enter = _enter_pressed()
         reason = "interrupted"
         try:
-            reason = await self._wait_for_end(trigger, enter)
+            reason = await self._wait_for_end(triggers, enter)
         finally:
             if enter is not None:
                 enter.cancel()
             # End the phase, closing and marking every live connection, *before* stopping the
-            # trigger: the kernel closes the connections of a client we kill, and that close
+            # triggers: the kernel closes the connections of a client we kill, and that close
             # must read as ours, never as the client's refusal.
             self.addon.end_phase(reason)
-            if trigger is not None and not trigger.done():
-                trigger.cancel()
+            for trigger in triggers:
+                if not trigger.done():
+                    trigger.cancel()
+            for trigger in triggers:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await trigger
 
-    async def _wait_for_end(self, trigger: asyncio.Task | None, enter) -> str:
+    def _every_device_talked(self, phase) -> bool:
+        """Whether the app talked in this phase on every device (one device: at all), so the
+        phase may settle: one device's quiet app must not end the phase for a slower one."""
+        if not self.config.devices:
+            return phase.connections > 0
+        return all(d.label in phase.talked for d in self.config.devices)
+
+    async def _wait_for_end(self, triggers: list[asyncio.Task], enter) -> str:
         loop = asyncio.get_running_loop()
         settle, deadline = self.scenario.settle, loop.time() + self.scenario.timeout
         phase = self.addon.phase
@@ -194,9 +230,9 @@ class Phases:
                 return "timeout"
             if enter is not None and enter.done():
                 return "enter"
-            trigger_done = trigger is None or trigger.done()
+            trigger_done = all(t.done() for t in triggers)
             wake = deadline
-            if phase.connections and trigger_done:
+            if trigger_done and self._every_device_talked(phase):
                 quiet_since = time.monotonic() - phase.last_connection
                 if quiet_since >= settle:
                     return "settle"
@@ -205,30 +241,37 @@ class Phases:
                 wake = min(wake, now + 1.0)  # the live view's clock
             self.addon.activity.clear()
             waits = [asyncio.ensure_future(self.addon.activity.wait())]
-            if trigger is not None and not trigger.done():
-                waits.append(trigger)
+            waits += [t for t in triggers if not t.done()]
             if enter is not None:
                 waits.append(enter)
             await asyncio.wait(waits, timeout=max(0.0, wake - now), return_when="FIRST_COMPLETED")
             waits[0].cancel()
 
-    async def _call_trigger_fn(self, kind: str, env: dict[str, str]) -> None:
-        self.addon._emit("trigger-start", phase=kind)
+    async def _call_trigger_fn(
+        self, kind: str, env: dict[str, str], device: RunDevice | None = None
+    ) -> None:
+        tag = {"device": device.label} if device is not None else {}
+        self.addon._emit("trigger-start", phase=kind, **tag)
         returncode = 0
         try:
             result = self.config.trigger_fn(kind, env)
             if asyncio.iscoroutine(result):
                 await result
         except asyncio.CancelledError:
-            self.addon._emit("trigger-exit", phase=kind, returncode=None, stopped=True)
+            self.addon._emit("trigger-exit", phase=kind, returncode=None, stopped=True, **tag)
             raise
         except Exception:
             logger.exception("the built-in trigger failed")
             returncode = 1
-        self.addon._emit("trigger-exit", phase=kind, returncode=returncode, stopped=False)
+        self.addon._emit("trigger-exit", phase=kind, returncode=returncode, stopped=False, **tag)
 
-    async def _run_trigger(self, kind: str, env: dict[str, str]) -> None:
-        self.addon._emit("trigger-start", phase=kind)
+    async def _run_trigger(
+        self, kind: str, env: dict[str, str], device: RunDevice | None = None
+    ) -> None:
+        tag = {"device": device.label} if device is not None else {}
+        # With several devices, each line of output says whose trigger wrote it.
+        prefix = f"trigger [{device.label}]" if len(self.config.devices) > 1 and device else ""
+        self.addon._emit("trigger-start", phase=kind, **tag)
         proc = await asyncio.create_subprocess_exec(
             # guard.py runs the command and ends it if this process dies, even by kill -9
             sys.executable,
@@ -243,20 +286,22 @@ class Phases:
             stderr=asyncio.subprocess.STDOUT,
             start_new_session=True,  # its own process group, so we can stop all of it
         )
-        relay = asyncio.ensure_future(self._relay_output(proc.stdout))
+        relay = asyncio.ensure_future(self._relay_output(proc.stdout, prefix or "trigger"))
         try:
             returncode = await proc.wait()
         except asyncio.CancelledError:
             await _stop_process_group(proc)
             await _finish(relay)
-            self.addon._emit("trigger-exit", phase=kind, returncode=proc.returncode, stopped=True)
+            self.addon._emit(
+                "trigger-exit", phase=kind, returncode=proc.returncode, stopped=True, **tag
+            )
             raise
         await _finish(relay)
         if returncode != 0:
-            self._status(f"  trigger exited with status {returncode}")
-        self.addon._emit("trigger-exit", phase=kind, returncode=returncode, stopped=False)
+            self._status(f"  {prefix or 'trigger'} exited with status {returncode}")
+        self.addon._emit("trigger-exit", phase=kind, returncode=returncode, stopped=False, **tag)
 
-    async def _relay_output(self, stream: asyncio.StreamReader) -> None:
+    async def _relay_output(self, stream: asyncio.StreamReader, prefix: str = "trigger") -> None:
         """The trigger's output, a line at a time, cleaned, through the live view."""
         pending = b""
         while chunk := await stream.read(TRIGGER_LINE_MAX):
@@ -266,12 +311,12 @@ class Phases:
                 lines.append(pending)
                 pending = b""
             for line in lines:
-                self._trigger_line(line)
+                self._trigger_line(line, prefix)
         if pending:
-            self._trigger_line(pending)
+            self._trigger_line(pending, prefix)
 
-    def _trigger_line(self, raw: bytes) -> None:
-        line = "  trigger: " + clean(raw.decode("utf-8", "replace").rstrip("\r"))
+    def _trigger_line(self, raw: bytes, prefix: str = "trigger") -> None:
+        line = f"  {clean(prefix)}: " + clean(raw.decode("utf-8", "replace").rstrip("\r"))
         if self.config.status is not None:
             self.config.status(line)
         else:  # -q: no live view, but the trigger's words still reach the tester
@@ -332,7 +377,12 @@ def fresh_journal(out_dir: Path, outputs: tuple[str, ...] = ()) -> Journal:
 
 
 def emit_run_start(
-    journal: Journal, scenario: Scenario, master, mode: str, ca_cert: x509.Certificate
+    journal: Journal,
+    scenario: Scenario,
+    master,
+    mode: str,
+    ca_cert: x509.Certificate,
+    devices: list[dict] | None = None,
 ) -> None:
     journal.emit(
         "run-start",
@@ -341,6 +391,7 @@ def emit_run_start(
         listen=_listen_address(master),
         mode=mode,
         ca={"fingerprint_sha256": ca_cert.fingerprint(hashes.SHA256()).hex(":")},
+        **({"devices": devices} if devices else {}),
     )
 
 
@@ -407,11 +458,12 @@ async def run(config: RunConfig) -> dict:
     out_dir = config.out_dir
     forge = load_forge(config.confdir, config.status)
 
+    specs = [d.mode_spec(config.mode) for d in config.devices] or [config.mode]
     opts = mitm_options.Options(
         listen_host=config.listen_host,
         listen_port=config.listen_port,
         confdir=str(config.confdir),
-        mode=[config.mode],
+        mode=specs,
     )
     master = DumpMaster(opts, with_termlog=False, with_dumper=False)
     for name in ("errorcheck", "readfilestdin"):  # they would sys.exit() or read our stdin
@@ -419,6 +471,11 @@ async def run(config: RunConfig) -> dict:
             master.addons.remove(addon_obj)
     addon = PincheckAddon(scenario, None, clients=config.clients)
     addon.forge = forge
+    if config.devices:
+        addon.listeners = {
+            mode_key(spec): d.label for spec, d in zip(specs, config.devices, strict=True)
+        }
+        addon.device_clients = {d.label: d.clients for d in config.devices}
     master.addons.add(addon)
     _move_before(master, addon, "nextlayer")  # our next_layer and TLS hooks run first
 
@@ -438,7 +495,7 @@ async def run(config: RunConfig) -> dict:
         master_task = asyncio.ensure_future(master.run())
         interrupted = started = False
         try:
-            url = await _wait_listening(master, master_task, addon, config)
+            url, listening = await _wait_listening(master, master_task, addon, config, specs)
             journal = fresh_journal(out_dir, config.outputs)
             config.journal_path = journal.path
             if config.progress is not None:
@@ -447,11 +504,17 @@ async def run(config: RunConfig) -> dict:
             for line in describe_servers(master):
                 if config.status is not None:
                     config.status(line)
-            emit_run_start(journal, scenario, master, config.mode, addon.forge.trusted.cert)
-            if config.ca_store is not None:
-                journal.emit(results.CA_STORE_EVENT, **config.ca_store)
+            devices = [
+                d.record(address) for d, (address, _) in zip(config.devices, listening, strict=True)
+            ]
+            emit_run_start(
+                journal, scenario, master, config.mode, addon.forge.trusted.cert, devices
+            )
+            for found in config.ca_stores:
+                journal.emit(results.CA_STORE_EVENT, **found)
             started = True
-            phases = Phases(addon, config, url, config.confdir / ca.CERT_FILE)
+            urls = {d.label: u for d, (_, u) in zip(config.devices, listening, strict=True)}
+            phases = Phases(addon, config, url, config.confdir / ca.CERT_FILE, urls)
             await phases.run_all()
         except (asyncio.CancelledError, KeyboardInterrupt):
             interrupted = True
@@ -493,6 +556,33 @@ def load_forge(confdir: Path, status: Callable[[str], None] | None) -> forging.F
     return forge
 
 
+def _device_listeners(
+    master, config: RunConfig, specs: list[str], why: str | None
+) -> list[tuple[str, str]]:
+    """(address, proxy URL) of each device's listener, in device order. mitmproxy starts the
+    servers it can and logs the others: a device without its listener would have nothing to
+    say, so that is a failed start (port in use, or not an address of this machine)."""
+    if not config.devices:
+        return []
+    by_mode = {
+        instance.mode.full_spec: list(instance.listen_addrs)
+        for instance in master.addons.get("proxyserver").servers
+    }
+    out = []
+    for spec, device in zip(specs, config.devices, strict=True):
+        addrs = by_mode.get(mode_key(spec)) or []
+        if not addrs:
+            where = address_text(device.host, device.port)
+            why = why or "address in use, or not an address of this machine?"
+            raise InputError(
+                f"could not start the proxy for device {device.label} on {where} ({why})"
+            )
+        host = device.host if device.host not in ("", "0.0.0.0", "::") else None
+        url = proxy_url(addrs, config.mode, host, config.proxyauth)
+        out.append((address_text(str(addrs[0][0]), int(addrs[0][1])), url))
+    return out
+
+
 def _listen_address(master) -> str:
     addrs = master.addons.get("proxyserver").listen_addrs()
     if not addrs:
@@ -511,8 +601,11 @@ def _move_before(master, addon, name: str) -> None:
     chain.insert(chain.index(target), addon)
 
 
-async def _wait_listening(master, master_task: asyncio.Future, addon, config: RunConfig) -> str:
-    """The proxy's loopback URL once it listens; mitmproxy calls `running` after binding.
+async def _wait_listening(
+    master, master_task: asyncio.Future, addon, config: RunConfig, specs: list[str]
+) -> tuple[str, list[tuple[str, str]]]:
+    """The proxy's loopback URL once it listens, and each device's (address, URL);
+    mitmproxy calls `running` after binding.
 
     mitmproxy logs why a server did not start (and carries on): that line is the message."""
     errors = _ErrorLines()
@@ -526,7 +619,10 @@ async def _wait_listening(master, master_task: asyncio.Future, addon, config: Ru
     addrs = master.addons.get("proxyserver").listen_addrs()
     if not addon.started.is_set() or not addrs:
         why = errors.lines[0] if errors.lines else None
-        if mode_specs.ProxyMode.parse(config.mode).type_name in _PROXY_SCHEMES:
+        if config.devices:
+            where = "on " + ", ".join(address_text(d.host, d.port) for d in config.devices)
+            why = why or "address in use, or not an address of this machine?"
+        elif mode_specs.ProxyMode.parse(config.mode).type_name in _PROXY_SCHEMES:
             where = f"on {config.listen_host}:{config.listen_port}"
             why = why or "address in use, or not an address of this machine?"
         else:
@@ -534,7 +630,9 @@ async def _wait_listening(master, master_task: asyncio.Future, addon, config: Ru
             why = why or "see mitmproxy's documentation of this mode for what it needs"
         raise InputError(f"could not start the proxy {where} ({why})")
     host = config.listen_host if config.listen_host not in ("", "0.0.0.0", "::") else None
-    return proxy_url(addrs, config.mode, host, config.proxyauth)
+    why = errors.lines[0] if errors.lines else None
+    listening = _device_listeners(master, config, specs, why)
+    return proxy_url(addrs, config.mode, host, config.proxyauth), listening
 
 
 class _ErrorLines(logging.Handler):

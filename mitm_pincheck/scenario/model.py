@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from mitm_pincheck.verdicts import kinds
 
 if TYPE_CHECKING:
+    from mitm_pincheck.scenario.devices import DeviceSpec
     from mitm_pincheck.scenario.keys import HostKeys, KeyFile
 
 DEFAULT_SETTLE = 5.0
@@ -32,6 +33,7 @@ TOP_KEYS = (
     "max_followups",
     "apk",
     "ipa",
+    "devices",
 )
 HOST_KEYS = ("host", "pinned", "expect", "control", "keys")
 
@@ -103,10 +105,13 @@ class Scenario:
     # The app package whose pinning configuration the run records (scenario/apppackage.py).
     apk: Path | None = None
     ipa: Path | None = None
+    # The devices one run tests at once, a listener each (scenario/devices.py); () for one.
+    devices: tuple[DeviceSpec, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hosts", tuple(self.hosts))
         object.__setattr__(self, "phases", tuple(self.phases))
+        object.__setattr__(self, "devices", tuple(self.devices))
         object.__setattr__(self, "resolve", MappingProxyType(dict(self.resolve)))
 
     def host_for(self, name: str) -> HostSpec | None:

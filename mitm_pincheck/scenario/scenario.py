@@ -15,6 +15,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode
 
 from mitm_pincheck.errors import ScenarioError
 from mitm_pincheck.scenario.apppackage import AppPackageReader
+from mitm_pincheck.scenario.devices import DevicesReader
 from mitm_pincheck.scenario.followups import FollowupReader
 from mitm_pincheck.scenario.hosts import HostsReader
 from mitm_pincheck.scenario.keys import expand_backup_rounds
@@ -55,7 +56,9 @@ def parse(text: str, file: str = "<string>", base_dir: Path | None = None) -> Sc
     return _Reader(file, base_dir if base_dir is not None else Path.cwd()).scenario(text)
 
 
-class _Reader(HostsReader, TimingReader, TriggerReader, FollowupReader, AppPackageReader):
+class _Reader(
+    HostsReader, TimingReader, TriggerReader, FollowupReader, AppPackageReader, DevicesReader
+):
     """A whole scenario file: the top-level keys, each read by the `top_<key>` of its reader."""
 
     # -- the scenario --------------------------------------------------------------------------
@@ -115,6 +118,7 @@ class _Reader(HostsReader, TimingReader, TriggerReader, FollowupReader, AppPacka
             ca_trust=values.get("ca_trust"),
             **self.followup_settings(values),
             **self.package_settings(values),
+            devices=values.get("devices", ()),
         )
 
     def top_name(self, node: Node, key: str) -> str:

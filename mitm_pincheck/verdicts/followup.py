@@ -127,3 +127,45 @@ def annotate(row: dict, rounds: list[FollowUp]) -> dict:
             "the app's flow may not reach it, or its trigger does not exercise it."
         )
     return row
+
+
+def plan_devices(
+    kind: str,
+    shown: Iterable[str],
+    round_events: Iterable[dict],
+    previous: FollowUp | None,
+    limit: int,
+    devices: Iterable[str],
+) -> FollowUp | None:
+    """`plan` for a run on several devices: each device's round is judged on its own
+    connections, and one follow-up (phases run in step) serves every device that needs one.
+
+    It shows the patterns unseen on any of those devices and passes through the rest of the
+    refusing ones: a pattern one device refused and another never reached is shown again."""
+    shown = list(shown)
+    by_device = split_by_device(round_events, devices)
+    plans = [p for evs in by_device.values() if (p := plan(kind, shown, evs, previous, limit))]
+    if not plans:
+        return None
+    unseen = [p for p in shown if any(p in f.shown for f in plans)]
+    blockers = [p for f in plans for p in f.passed_through]
+    blockers = [p for p in dict.fromkeys(blockers) if p not in unseen]
+    return FollowUp(plans[0].round, tuple(unseen), tuple(blockers))
+
+
+def split_by_device(events: Iterable[Mapping], devices: Iterable[str]) -> dict[str, list]:
+    """Each device's share of `events`: its connections' events (a connection's device is on
+    its `conn` event) and every event of no connection (phase-start, ...), in order."""
+    out: dict[str, list] = {label: [] for label in devices}
+    device_of: dict[object, object] = {}
+    for e in events:
+        if "id" not in e:
+            for share in out.values():
+                share.append(e)
+            continue
+        if e.get("event") == "conn":
+            device_of[e["id"]] = e.get("device")
+        share = out.get(device_of.get(e["id"]))  # type: ignore[arg-type]
+        if share is not None:
+            share.append(e)
+    return out

@@ -295,7 +295,8 @@ def test_in_a_one_device_run_what_is_untagged_is_that_device_s_and_another_tag_i
     assert report["results"][1]["evidence"]["proof"] == {"source": "device-store", "path": STORE}
     assert any("1 connection of a device not in this run ('C'" in h for h in report["hints"])
     out = io.StringIO()
-    progress = Progress(LiveView(out, False, [API], ["self-signed", "valid-ca"]), 5.0)
+    view = LiveView(out, False, [API], ["self-signed", "valid-ca"], devices=["A"])
+    progress = Progress(view, 5.0)
     for event in j.events:
         progress.on_event(event)
     assert f"PASS    {API}: expected reject" in out.getvalue()  # as a run without devices

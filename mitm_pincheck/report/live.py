@@ -70,7 +70,9 @@ class LiveView:
         self._phases = [clean(p) for p in phases]
         # Device labels, in the run's order; a device first seen in an event is added. While
         # none is known, a row per host (device None), as in a run without devices.
-        self._devices: list[str] = list(dict.fromkeys(clean(d) for d in devices or ()))
+        # One device alone is shown as a run without devices, as its report is.
+        labels = list(dict.fromkeys(clean(d) for d in devices or ()))
+        self._devices: list[str] = labels if len(labels) > 1 else []
         self._clock = clock
         self._phase: str | None = None
         self._index = 0
@@ -187,9 +189,12 @@ class LiveView:
         self._hosts.insert(last + 1, host)
 
     def add_devices(self, labels: Iterable[str]) -> None:
-        """The run's devices, in its order (from `run-start`), before any of them connects."""
-        for label in labels:
-            self._add_device(label)
+        """The run's devices, in its order (from `run-start`), before any of them connects;
+        one device alone is shown as a run without devices."""
+        labels = list(labels)
+        if len(labels) > 1:
+            for label in labels:
+                self._add_device(label)
 
     def _add_device(self, device: object) -> str | None:
         if not device:

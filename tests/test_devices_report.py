@@ -354,3 +354,20 @@ def test_merge_of_runs_on_several_devices_has_an_entry_per_device_with_its_own_p
     assert [s.get("name") for s in suites] == ["r1/A", "r1/B", "r2/A", "r2/B"]
     with pytest.raises(InputError, match="label the runs apart"):
         merge_runs(runs)
+
+
+def test_closes_unused_on_one_device_make_only_that_device_s_late_refusals_inconclusive():
+    j = DeviceJournal([control(CDN)], phases=["valid-ca", "wrong-key"])
+    j.start()
+    j.on("A").accepted(CDN)
+    j.on("A").rejected_after(CDN)  # A pre-connects: it closes some connections unused
+    j.on("B").accepted(CDN)
+    j.end()
+    j.start()
+    j.on("A").rejected_after(CDN, alert="bad_certificate")
+    j.on("B").rejected_after(CDN, alert="bad_certificate")
+    j.end()
+    j.finish()
+    late = rows(j.report(), CDN, "wrong-key")
+    assert late["A"]["verdict"] == "inconclusive"
+    assert late["B"]["verdict"] == "pass"

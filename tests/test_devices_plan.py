@@ -233,13 +233,19 @@ def test_bad_android_device_options(tmp_path, two_emulators, extra, message):
         _plan(tmp_path, *extra)
 
 
-def test_android_devices_of_the_scenario_need_serials(tmp_path, two_emulators):
-    with pytest.raises(InputError, match="iphone has none"):
-        _plan(
-            tmp_path,
-            "--android",
-            scenario="devices: [{serial: emulator-5554}, {label: iphone, listen: '0.0.0.0:1'}]\n",
-        )
+def test_android_and_hand_set_devices_of_the_scenario_in_one_run(tmp_path, two_emulators):
+    devices = (
+        "devices: [{serial: emulator-5554}, {label: iphone, listen: '0.0.0.0:8090'}, "
+        "{serial: emulator-5556}]\n"
+    )
+    plan = _plan(tmp_path, "--android", "--listen", "127.0.0.1:9400", scenario=devices)
+    assert [(d.label, d.serial, d.host, d.port) for d in plan.devices] == [
+        ("emulator-5554", "emulator-5554", "127.0.0.1", 9400),
+        ("iphone", None, "0.0.0.0", 8090),  # its proxy is set by hand: adb never touches it
+        ("emulator-5556", "emulator-5556", "127.0.0.1", 9401),
+    ]
+    assert plan.devices[1].clients is None  # every client of its listener counts
+    assert sorted(plan.adb) == ["emulator-5554", "emulator-5556"]
 
 
 def test_survey_takes_one_device(tmp_path):

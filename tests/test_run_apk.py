@@ -4,6 +4,10 @@ pin-set of a host that refused valid-ca, and the audit finding behind an accepta
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from conftest import need, rows, write_scenario
@@ -125,3 +129,37 @@ def test_annotate_only_adds_words(outcome, phase, expect):
         assert expect in out["reason"]
     else:
         assert out["reason"] == "R."
+
+
+def test_script_mode_records_the_scenarios_apk_too(tmp_path, backend, confdir):
+    """`mitmdump -s addons/pincheck.py` with a scenario naming `apk:` journals the package as
+    `run` does, and leaves no temporary trust bundle behind."""
+    apk = build_apk(tmp_path / "apk", nsc_text=_nsc(backend.pin))
+    scenario = write_scenario(
+        tmp_path,
+        backend,
+        hosts=[{"host": "pinned.test", "pinned": True}],
+        phases=["self-signed"],
+        timeout=0.5,
+        settle=0.5,
+        apk=str(apk),
+    )
+    out = tmp_path / "out"
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    mitmdump = Path(sys.executable).parent / "mitmdump"
+    addon = Path(__file__).resolve().parent.parent / "addons" / "pincheck.py"
+    p = subprocess.run(
+        [str(mitmdump), "-q", "-s", str(addon)]
+        + ["--set", f"pincheck_scenario={scenario}", "--set", f"pincheck_out={out}"]
+        + ["--set", f"confdir={confdir}", "--listen-host", "127.0.0.1", "--listen-port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": "", "TMPDIR": str(tmp)},
+    )
+    assert p.returncode == 0, p.stderr
+    events = [json.loads(line) for line in (out / "journal.jsonl").read_text().splitlines()]
+    package = apppins.package_event(events)
+    assert package is not None and package["file"] == "app.apk"
+    assert not [f.name for f in tmp.iterdir() if f.name.startswith("pincheck-")]

@@ -68,6 +68,12 @@ def test_survey_tells_accepting_pinned_and_untrusting_hosts_apart(
     assert OPEN in (out / "survey.html").read_text()
     printed = capsys.readouterr().out
     assert "rejected-in-handshake" in printed and "survey.yaml" in printed
+    # `report DIR` on a survey's directory rebuilds the survey's files, not an empty report
+    (out / "survey.json").unlink()
+    assert main(["report", str(out)]) == 0
+    assert json.loads((out / "survey.json").read_text()) == survey
+    assert not (out / "report.json").exists()
+    assert main(["report", str(out), "--baseline", str(out / "survey.json")]) == 2
 
 
 def test_passive_survey_only_lists_the_hosts(tmp_path, backend, confdir, device_trust):

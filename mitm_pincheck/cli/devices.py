@@ -110,45 +110,45 @@ def _android_devices(
     if any(port == 0 for _, _, port in listens):  # said before adb is even looked for
         raise InputError("--android needs a fixed --listen port, e.g. --listen 0.0.0.0:8080")
     if not serials and from_scenario and len(listens) <= 1:
-        hand_set = [d.label for d in from_scenario if not d.serial]
-        if hand_set:
-            raise InputError(
-                f"with --android every device of the scenario needs a serial; "
-                f"{hand_set[0]} has none (run without --android for devices set up by hand)"
-            )
-        specs = list(from_scenario)
+        specs = list(from_scenario)  # those without a serial were set up by hand: no adb
     else:
         # each device connected now: no adb, or a device missing, is said before anything
         named = {d.serial: d for d in from_scenario}
         specs = [named.get(s) or DeviceSpec(s, s) for s in serials] or [None]
     adb: dict = {}
     for i, spec in enumerate(specs):
-        device = android.connect(spec.serial if spec else None)
-        specs[i] = spec or DeviceSpec(device.serial, device.serial)
-        adb[device.serial] = device
+        if spec is None or spec.serial:
+            device = android.connect(spec.serial if spec else None)
+            specs[i] = spec or DeviceSpec(device.serial, device.serial)
+            adb[device.serial] = device
     if len(listens) not in (0, 1, len(specs)):
         raise InputError(
             f"{len(listens)} --listen for {len(specs)} devices: give one (the first device's; "
             "the others get the ports after it) or one per device, in the order of --serial"
         )
     devices = []
+    counted = 0  # devices given a port after --listen's so far
     for i, spec in enumerate(specs):
         if len(listens) == len(specs):
             label, host, port = listens[i]
             label = label or spec.label
-        elif spec.listen is not None and not listens and spec.listen[1]:
-            label, (host, port) = spec.label, spec.listen
+        elif spec.listen is not None and (not spec.serial or (not listens and spec.listen[1])):
+            label, (host, port) = spec.label, spec.listen  # the scenario's own listener
         else:
             _, host, base = listens[0] if listens else parse_listen(DEFAULT_LISTEN)
-            label, port = spec.label, base + i if base else 0
+            label, port = spec.label, base + counted
+            counted += 1
+        if not spec.serial:  # set up by hand: its proxy is the tester's, not adb's
+            devices.append(RunDevice(label, host, port, None, clients))
+            continue
         if port == 0:
             raise InputError("--android needs a fixed --listen port, e.g. --listen 0.0.0.0:8080")
         if port > 65535:
             raise InputError(
-                f"--listen port {port - i}: {len(specs)} devices need the ports up to {port}; "
-                "choose a lower one"
+                f"--listen port {port - counted + 1}: {len(specs)} devices need the ports up "
+                f"to {port}; choose a lower one"
             )
-        serial = spec.serial or ""
+        serial = spec.serial
         mine = clients
         if mine is None:
             mine = parse_clients(android.client_addresses(adb[serial]))

@@ -7,6 +7,8 @@ import gc
 import json
 import sys
 
+from mitm_pincheck.errors import InputError
+
 SUBCOMMANDS = ("rebuild", "merge", "history")
 
 
@@ -55,7 +57,8 @@ def _register_rebuild(sub) -> None:
         "the default: `report DIR` is `report rebuild DIR`",
         description=(
             "Rebuild report.json, report.html, junit.xml, report.md and report.sarif from "
-            "journal.jsonl alone. "
+            "journal.jsonl alone (a survey's journal: survey.json, survey.html and the draft "
+            "survey.yaml). "
             "With --baseline, report.json gains regressions (pass -> fail), fixes, newly "
             "inconclusive rows and hosts added or gone, and the exit code is 1 when there is any "
             "regression. A journal cut short by a crash is read up to its last complete line; "
@@ -141,6 +144,10 @@ def handle(args: argparse.Namespace) -> int:
     journal = find_journal(args.journal)
     base = load_baseline(args.baseline) if args.baseline else None
     out = prepare_out_dir(args.out if args.out else str(journal.parent))
+    if _is_survey(journal):
+        if base is not None:
+            raise InputError("--baseline: a survey has no verdicts to compare")
+        return _rebuild_survey(journal, out)
     warnings: list[str] = []
     gc.disable()  # ~100,000 live objects that never form cycles: collecting only costs time
     try:
@@ -165,6 +172,38 @@ def handle(args: argparse.Namespace) -> int:
         if regressions:
             return 1
     return int(report["exit_code"])
+
+
+def _is_survey(journal) -> bool:
+    """Whether the journal is a survey's (`mitm-pincheck survey`): its run-start says so."""
+    from mitm_pincheck.verdicts.journal import iter_events
+
+    for event in iter_events(journal, []):
+        if event.get("event") == "run-start":
+            scenario = event.get("scenario")
+            return isinstance(scenario, dict) and scenario.get("survey") in ("active", "passive")
+    return False
+
+
+def _rebuild_survey(journal, out) -> int:
+    """A survey's files (survey.html, survey.md, survey.json, the draft survey.yaml) again."""
+    from mitm_pincheck.report import survey as survey_report
+    from mitm_pincheck.report import terminal
+    from mitm_pincheck.report.writers import write_atomic
+    from mitm_pincheck.verdicts.journal import iter_events
+    from mitm_pincheck.verdicts.survey import build_survey
+
+    warnings: list[str] = []
+    survey = build_survey(iter_events(journal, warnings))
+    for warning in warnings:
+        print(f"mitm-pincheck: warning: {_clean(warning)}", file=sys.stderr)
+    for name, text in survey_report.render_files(survey).items():
+        write_atomic(out / name, text)
+    console = terminal.console()
+    console.print(survey_report.render_text(survey), end="", soft_wrap=True)  # cleaned
+    console.print()
+    console.print(terminal.clean(f"a survey: its files rebuilt in {out}"), soft_wrap=True)
+    return int(survey["exit_code"])
 
 
 def handle_merge(args: argparse.Namespace) -> int:

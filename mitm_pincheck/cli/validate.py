@@ -72,6 +72,16 @@ def summary(s: scenario.Scenario) -> list[str]:
     if s.upstream_trust:
         lines.append(f"  upstream trust: {clean(s.upstream_trust)}")
     lines.extend(_followups_and_package(s))
+    for d in s.devices:
+        where = []
+        if d.serial and d.serial != d.label:
+            where.append(f"serial {d.serial}")
+        if d.listen:
+            host, port = d.listen
+            where.append(f"listens on {f'[{host}]' if ':' in host else host}:{port}")
+        lines.append(
+            f"  device:   {clean(d.label)}" + (f" ({clean(', '.join(where))})" if where else "")
+        )
     return lines
 
 

@@ -647,7 +647,7 @@ class _ErrorLines(logging.Handler):
             self.lines.append(" ".join(record.getMessage().split())[:300])
 
 
-async def drive_standalone(addon: PincheckAddon) -> None:
+async def drive_standalone(addon: PincheckAddon, app_package: dict | None = None) -> None:
     """Script mode (`mitmdump -s addons/pincheck.py`): run the phases, write reports, shut down."""
     from mitmproxy import ctx
 
@@ -665,6 +665,7 @@ async def drive_standalone(addon: PincheckAddon) -> None:
         out_dir=out_dir,
         confdir=confdir,
         status=lambda line: logger.info(f"pincheck: {line.strip()}"),
+        app_package=app_package,
     )
     mode = ",".join(ctx.options.mode)
     emit_run_start(addon.journal, scenario, ctx.master, mode, addon.forge.trusted.cert)

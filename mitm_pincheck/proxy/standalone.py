@@ -8,6 +8,7 @@ apart so that the addon (hooks only) never imports the runner that drives it.
 from __future__ import annotations
 
 import asyncio
+import shutil
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,6 +26,8 @@ class StandaloneDriver:
     def __init__(self, pincheck: PincheckAddon):
         self.pincheck = pincheck
         self._driver: asyncio.Task | None = None
+        self._app_package: dict | None = None  # the scenario's apk:/ipa:, as run --apk records it
+        self._bundle_dir: Path | None = None  # the upstream-trust bundle, removed at exit
 
     def load(self, loader):
         loader.add_option(
@@ -63,22 +66,42 @@ class StandaloneDriver:
             return
         try:
             scenario = scenario_mod.load(ctx.options.pincheck_scenario)
+            self._app_package = _package_record(scenario)
         except InputError as e:
             raise exceptions.OptionsError(str(e)) from None
         self.pincheck.scenario = scenario
         if scenario.upstream_trust and not ctx.options.ssl_verify_upstream_trusted_ca:
-            bundle_dir = Path(tempfile.mkdtemp(prefix="pincheck-"))
-            bundle = runner.upstream_bundle(scenario.upstream_trust, bundle_dir)
+            self._remove_bundle()
+            self._bundle_dir = Path(tempfile.mkdtemp(prefix="pincheck-"))
+            bundle = runner.upstream_bundle(scenario.upstream_trust, self._bundle_dir)
             ctx.options.update(ssl_verify_upstream_trusted_ca=str(bundle))
 
     def running(self):
         # runs after PincheckAddon.running (it comes later in the chain), so the forge is ready
         if self.pincheck.scenario is not None and self._driver is None:
-            self._driver = asyncio.ensure_future(runner.drive_standalone(self.pincheck))
+            self._driver = asyncio.ensure_future(
+                runner.drive_standalone(self.pincheck, self._app_package)
+            )
 
     def done(self):
         if self._driver is not None and not self._driver.done():
             self._driver.cancel()
+        self._remove_bundle()
+
+    def _remove_bundle(self) -> None:
+        if self._bundle_dir is not None:
+            shutil.rmtree(self._bundle_dir, ignore_errors=True)
+            self._bundle_dir = None
+
+
+def _package_record(scenario) -> dict | None:
+    """The `app-package` record of the scenario's apk: or ipa:, as `run` journals it."""
+    from mitm_pincheck.pins.package import load_package, run_record
+
+    for kind in ("apk", "ipa"):
+        if path := getattr(scenario, kind, None):
+            return run_record(load_package(path, kind))
+    return None
 
 
 def script_addons() -> list:

@@ -29,6 +29,7 @@ MAX_DEVICES = 32  # one listener and one trigger each: more is a fleet, run it a
 _LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:+@ -]{0,63}")
 # adb serials: emulator-5554, R58M12ABCDE, 192.168.1.5:5555, adb-XYZ._adb-tls-connect._tcp
 _SERIAL = re.compile(r"[A-Za-z0-9._:@+-]{1,128}")
+_HOST = re.compile(r"[A-Za-z0-9._:%-]{1,253}")
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,7 @@ def parse_address(value: str) -> tuple[str, int] | None:
     if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
         return None
     host = host.strip("[]") or "0.0.0.0"
-    if any(c.isspace() or c in "/@=" for c in host):
+    if not _HOST.fullmatch(host):  # a name or an address: nothing else reaches a report
         return None
     return host, int(port)
 

@@ -110,15 +110,16 @@ def check_host(text: str, wildcard_ok: bool = True) -> str:
 
 @functools.cache
 def _public_suffixes():
-    # publicsuffix2 ships the Public Suffix List in the package: nothing is downloaded.
-    from publicsuffix2 import PublicSuffixList
+    # publicsuffixlist ships the Public Suffix List in the package (a new release follows each
+    # change of the list): nothing is downloaded. Its ICANN and private sections both count.
+    from publicsuffixlist import PublicSuffixList
 
     return PublicSuffixList()
 
 
 def is_public_suffix(domain: str) -> bool:
-    """`co.uk`, `github.io`: names under which anyone can register their own."""
-    return _public_suffixes().get_tld(domain, wildcard=True) == domain
+    """`co.uk`, `github.io`, `pages.dev`: names under which anyone can register their own."""
+    return bool(_public_suffixes().is_public(domain))
 
 
 def _ipv6(text: str) -> str:

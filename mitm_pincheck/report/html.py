@@ -423,7 +423,13 @@ def _presents(col: str) -> str:
 def _trust_sources(report: Mapping) -> str | None:
     trust = report.get("ca_trust")
     if not isinstance(trust, Mapping):
-        return None
+        # Several devices: each its own proof (one device's proves nothing for another).
+        per_device = [
+            f"{d.get('label')}: {_trust_sources(d)}"
+            for d in report.get("devices") or ()
+            if isinstance(d, Mapping) and isinstance(d.get("ca_trust"), Mapping)
+        ]
+        return " · ".join(per_device) if per_device else None
     sources = trust.get("sources") or []
     if not sources:
         return "none (refusals of proxy-CA kinds count for nothing)"

@@ -110,6 +110,7 @@ def _properties(suite: ET.Element, report: Mapping, device: str | None = None) -
     scenario = report.get("scenario") or {}
     props = ET.SubElement(suite, "properties")
     values = []
+    about: Mapping = {}
     if device is not None:
         about = next(
             (
@@ -129,7 +130,8 @@ def _properties(suite: ET.Element, report: Mapping, device: str | None = None) -
         ("mitmproxy", tool.get("mitmproxy")),
         ("scenario", scenario.get("name")),
         ("app", scenario.get("app")),
-        ("ca_trust", _trust_sources(report)),
+        # A device's own proof first: in a run on several devices one proves nothing for another.
+        ("ca_trust", _trust_sources(about) if about.get("ca_trust") else _trust_sources(report)),
         ("interrupted", report.get("interrupted")),
     ]
     changes = baseline.changes_of(report)

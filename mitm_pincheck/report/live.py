@@ -7,6 +7,9 @@ writes to the stream it was given: no threads (Rich's auto-refresh is off), no t
 calls `tick()` about once a second, which also draws anything a throttled event left pending.
 Host names come from the network and phases from the scenario: all text goes through
 `terminal.clean()` / `terminal.text()` (see report/terminal.py).
+
+A run on several devices has a grid row per host and device (`host · device`): each device's
+connections and verdicts in a row of their own, so one device's never hide another's.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ class LiveView:
         width: int | None = None,
         height: int | None = None,
         color: bool | None = None,
+        devices: list[str] | None = None,
     ) -> None:
         self._interactive = interactive
         if color is None:
@@ -64,14 +68,20 @@ class LiveView:
         self._height = self._console.height if interactive else 24
         self._hosts = list(dict.fromkeys(clean(h) for h in hosts))
         self._phases = [clean(p) for p in phases]
+        # Device labels, in the run's order; a device first seen in an event is added. While
+        # none is known, a row per host (device None), as in a run without devices.
+        # One device alone is shown as a run without devices, as its report is.
+        labels = list(dict.fromkeys(clean(d) for d in devices or ()))
+        self._devices: list[str] = labels if len(labels) > 1 else []
         self._clock = clock
         self._phase: str | None = None
         self._index = 0
         self._timeout: float | None = None
         self._time_left: float | None = None
-        self._connections: dict[str, int] = {}
-        self._outcomes: dict[str, str | None] = {}
-        self._verdicts: dict[tuple[str, int], str] = {}
+        # Keyed by (host, device): device None in a run without devices.
+        self._connections: dict[tuple[str, str | None], int] = {}
+        self._outcomes: dict[tuple[str, str | None], str | None] = {}
+        self._verdicts: dict[tuple[str, str | None, int], str] = {}
         self._live: Live | None = None
         self._last_draw: float | None = None
         self._closed = False
@@ -92,19 +102,23 @@ class LiveView:
             limit = "no timeout" if timeout is None else f"timeout {_clock(timeout)}"
             self._line(f"phase {self._position()} {phase}: started ({limit})")
 
-    def connection(self, host: str, outcome_so_far: str | None, new: bool = True) -> None:
-        """A client connected to `host` (`new=False`: only its outcome so far changed).
-        Called per journal event on the event loop: O(1) unless a redraw is due."""
+    def connection(
+        self, host: str, outcome_so_far: str | None, new: bool = True, device: str | None = None
+    ) -> None:
+        """A client connected to `host` (`new=False`: only its outcome so far changed), from
+        `device` in a run on several devices. Called per journal event on the event loop: O(1)
+        unless a redraw is due."""
         host = clean(host)
-        first = host not in self._connections
+        cell = (host, self._add_device(device))
+        first = cell not in self._connections
         self._add_host(host)
-        self._connections[host] = self._connections.get(host, 0) + (1 if new else 0)
-        self._outcomes[host] = outcome_so_far
+        self._connections[cell] = self._connections.get(cell, 0) + (1 if new else 0)
+        self._outcomes[cell] = outcome_so_far
         if self._interactive:
             self._redraw()
         elif first and new:
             seen = f" ({clean(outcome_so_far)})" if outcome_so_far else ""
-            self._line(f"{self._phase or '-'}: first connection to {host}{seen}")
+            self._line(f"{self._phase or '-'}: first connection to {_name(*cell)}{seen}")
 
     def tick(self, time_left: float | None) -> None:
         """Time passes: `time_left` in seconds, or None when the phase has no timeout."""
@@ -121,11 +135,14 @@ class LiveView:
         for row in rows:
             host = clean(row.get("host"))
             self._add_host(host)
-            self._verdicts[(host, column)] = str(row.get("verdict"))
+            device = self._add_device(row.get("device"))
+            self._verdicts[(host, device, column)] = str(row.get("verdict"))
         counts = {v: sum(r.get("verdict") == v for r in rows) for v in _LABEL}
         summary = ", ".join(f"{n} {v}" for v, n in counts.items())
         if self._interactive:
-            failing = [clean(r.get("host")) for r in rows if r.get("verdict") == "fail"]
+            failing = [
+                _name(r.get("host"), r.get("device")) for r in rows if r.get("verdict") == "fail"
+            ]
             text = f"phase {self._position(phase)} {phase}: {summary}"
             if failing:
                 text += " (fail: " + ", ".join(failing) + ")"
@@ -138,7 +155,8 @@ class LiveView:
                 verdict = row.get("verdict")
                 label = _LABEL.get(verdict, clean(verdict).upper())
                 self._line(
-                    f"  {label:<7} {clean(row.get('host'))}: expected {clean(row.get('expected'))}"
+                    f"  {label:<7} {_name(row.get('host'), row.get('device'))}: "
+                    f"expected {clean(row.get('expected'))}"
                     f", got {clean(row.get('outcome'))}. {clean(row.get('reason') or '')}".rstrip()
                 )
 
@@ -169,6 +187,27 @@ class LiveView:
             return
         last = max(i for i, h in enumerate(self._hosts) if _covers(pattern, h))
         self._hosts.insert(last + 1, host)
+
+    def add_devices(self, labels: Iterable[str]) -> None:
+        """The run's devices, in its order (from `run-start`), before any of them connects;
+        one device alone is shown as a run without devices."""
+        labels = list(labels)
+        if len(labels) > 1:
+            for label in labels:
+                self._add_device(label)
+
+    def _add_device(self, device: object) -> str | None:
+        if not device:
+            return None
+        device = clean(device)
+        if device not in self._devices:
+            self._devices.append(device)
+        return device
+
+    def _shown_rows(self) -> list[tuple[str, str | None]]:
+        """The grid's rows: (host, device) per shown host and device, hosts first."""
+        devices: list[str | None] = list(self._devices) or [None]
+        return [(host, device) for host in self._shown_hosts() for device in devices]
 
     def _shown_hosts(self) -> list[str]:
         """The hosts to draw: a `*.` entry disappears once a host was seen through it."""
@@ -221,27 +260,28 @@ class LiveView:
             else:
                 left = f"{_clock(max(self._time_left, 0))} left"
             head = Text.assemble(f"phase {self._position()} ", (self._phase, "bold"), f"  {left}")
-        all_hosts = self._shown_hosts()
-        host_w = min(max([len(h) for h in all_hosts] + [4]), 40)
+        all_rows = self._shown_rows()
+        host_w = min(max([len(_name(*r)) for r in all_rows] + [4]), 40)
         col_w = [max(len(p), 7) for p in self._phases]
         header = f"{'host':<{host_w}}  {'conns':>5}  {'outcome so far':<24}"
         header += "".join(f"  {p:<{w}}" for p, w in zip(self._phases, col_w, strict=True))
         lines = [head, Text(header.rstrip(), style="dim")]
 
         room = max(self._height - 3, 3)
-        hosts = all_hosts
-        if len(hosts) > room:
+        shown = all_rows
+        if len(shown) > room:
             # Too many to show: the ones with something happening come first.
-            busy = [h for h in hosts if h in self._connections or self._has_fail(h)]
-            hosts = (busy + [h for h in hosts if h not in busy])[: room - 1]
-        for host in hosts:
-            name = host if len(host) <= host_w else host[: host_w - 1] + "…"
-            count = self._connections.get(host, 0)
-            now = clean(self._outcomes.get(host)) if host in self._outcomes else "-"
+            busy = [r for r in shown if r in self._connections or self._has_fail(r)]
+            shown = (busy + [r for r in shown if r not in busy])[: room - 1]
+        for cell in shown:
+            name = _name(*cell)
+            name = name if len(name) <= host_w else name[: host_w - 1] + "…"
+            count = self._connections.get(cell, 0)
+            now = clean(self._outcomes.get(cell)) if cell in self._outcomes else "-"
             line = Text(f"{name:<{host_w}}  {count:>5}  {now[:24]:<24}")
             current = self._column(self._phase, self._index) if self._phase else None
             for column, w in enumerate(col_w):
-                verdict = self._verdicts.get((host, column))
+                verdict = self._verdicts.get((*cell, column))
                 line.append("  ")
                 if verdict is not None:
                     line.append(f"{_LABEL.get(verdict, clean(verdict)):<{w}}", _STYLE.get(verdict))
@@ -249,9 +289,10 @@ class LiveView:
                     line.append(f"{'…' if column == current else '·':<{w}}", "dim")
             line.rstrip()
             lines.append(line)
-        if len(hosts) < len(all_hosts):
-            more = len(all_hosts) - len(hosts)
-            lines.append(Text(f"… and {more} more hosts", style="dim"))
+        if len(shown) < len(all_rows):
+            more = len(all_rows) - len(shown)
+            what = "rows" if self._devices else "hosts"
+            lines.append(Text(f"… and {more} more {what}", style="dim"))
         for line in lines:
             line.no_wrap, line.overflow = True, "crop"  # a wrapped line would smear the block
         return Group(*lines)
@@ -266,8 +307,8 @@ class LiveView:
             self._phases.append(phase)
         return self._phases.index(phase)
 
-    def _has_fail(self, host: str) -> bool:
-        return any(v == "fail" for (h, _), v in self._verdicts.items() if h == host)
+    def _has_fail(self, cell: tuple[str, str | None]) -> bool:
+        return any(v == "fail" for (*c, _), v in self._verdicts.items() if tuple(c) == cell)
 
     def _position(self, phase: str | None = None) -> str:
         index = self._index
@@ -279,6 +320,11 @@ class LiveView:
         """Plain mode: one line, already cleaned, as it is (no wrapping, no styles)."""
         self._console.print(Text(_PREFIX + text), soft_wrap=True)
         self._console.file.flush()
+
+
+def _name(host: object, device: object = None) -> str:
+    """A grid row's name: the host, and in a run on several devices its device."""
+    return f"{clean(host)} · {clean(device)}" if device else clean(host)
 
 
 def _covers(entry: str, host: str) -> bool:

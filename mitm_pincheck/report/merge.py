@@ -18,9 +18,8 @@ from collections.abc import Mapping, Sequence
 from mitm_pincheck import __version__
 from mitm_pincheck.errors import InputError
 from mitm_pincheck.report import devices, runs
+from mitm_pincheck.verdicts.devices import combine_hints, named
 from mitm_pincheck.verdicts.results import exit_code_for
-
-MAX_NAMED = 6  # runs named in one "differs" line before "and N more"
 
 
 def merge_runs(
@@ -53,6 +52,7 @@ def merge_runs(
 
     rows: list[dict] = []
     entries: list[dict] = []
+    run_notes: list[str] = []  # hints of a run on several devices that name no device
     owner: dict[tuple, str] = {}
     for (path, about, run_rows, _), label in zip(loaded, names, strict=True):
         for row in run_rows:
@@ -70,7 +70,30 @@ def merge_runs(
                 )
             owner[key] = path
             rows.append(merged_row)
-        entries.append({"label": label, "run": str(path), **about})
+        inner = about.pop("devices")
+        if not inner:
+            entries.append({"label": label, "run": str(path), **about})
+            continue
+        # A run on several devices of its own: an entry per device, with that device's own
+        # proof, summary and hints; what the run said of no device in particular is noted.
+        own = [(d["label"], d["hints"]) for d in inner]
+        shared = set(combine_hints(own))
+        run_notes += [f"{path}: {h}" for h in about["hints"] if h not in shared]
+        for d in inner:
+            mine = [r for r in run_rows if r.get("device") == d["label"]]
+            entries.append(
+                {
+                    "label": f"{label}/{d['label']}" if labels else d["label"],
+                    "run": str(path),
+                    **about,
+                    "serial": d["serial"],
+                    "listen": d["listen"],
+                    "ca_trust": d["ca_trust"],
+                    "summary": devices.summarise(mine),
+                    "exit_code": exit_code_for(devices.summarise(mine)),
+                    "hints": d["hints"],
+                }
+            )
     loaded.clear()
 
     scenarios = [e["scenario_full"] for e in entries]
@@ -86,7 +109,7 @@ def merge_runs(
     summary = devices.summarise(rows)
     started = [e["started"] for e in entries if e.get("started")]
     finished = [e["finished"] for e in entries if e.get("finished")]
-    hints = _hints(entries, differences)
+    hints = _hints(entries, differences, run_notes)
     names_seen = _union(s.get("name") for s in scenarios if s.get("name"))
     apps_seen = _union(s.get("app") for s in scenarios if s.get("app"))
     return {
@@ -109,7 +132,7 @@ def merge_runs(
         "devices": [
             {k: v for k, v in e.items() if k not in ("finished", "schema")} for e in entries
         ],
-        "merged": {"runs": len(entries), "differences": differences},
+        "merged": {"runs": len(paths), "differences": differences},
         "summary": summary,
         "exit_code": exit_code_for(summary),
         "results": rows,
@@ -165,9 +188,31 @@ def _about(report: Mapping) -> dict:
             "phases": [str(p) for p in scenario.get("phases") or ()],
         },
     }
+    about["devices"] = _inner_devices(report)
     if "ca_trust_proven" in report:  # a schema-1 run: one run-wide flag instead of ca_trust
         about["ca_trust_proven"] = bool(report["ca_trust_proven"])
     return about
+
+
+def _inner_devices(report: Mapping) -> list[dict]:
+    """The devices of a run made on several at once (its `devices` entries and rows with a
+    `device`): label, serial, listen, its own proof of CA trust and its own hints."""
+    if not any(isinstance(r, Mapping) and r.get("device") for r in report["results"]):
+        return []
+    out = []
+    for d in report.get("devices") or ():
+        if not isinstance(d, Mapping) or not d.get("label"):
+            continue
+        out.append(
+            {
+                "label": str(d["label"]),
+                "serial": str(d["serial"]) if d.get("serial") else None,
+                "listen": str(d["listen"]) if d.get("listen") else None,
+                "ca_trust": d["ca_trust"] if isinstance(d.get("ca_trust"), dict) else None,
+                "hints": [str(h) for h in d.get("hints") or ()],
+            }
+        )
+    return out
 
 
 def _differences(entries: list[dict]) -> list[str]:
@@ -189,26 +234,19 @@ def _differences(entries: list[dict]) -> list[str]:
                 e["label"]
             )
         if len(groups) > 1:
-            parts = [f"{value!r} in {_named(labels)}" for value, labels in groups.items()]
+            parts = [f"{value!r} in {named(labels)}" for value, labels in groups.items()]
             out.append(f"{what} differs: " + "; ".join(parts))
     return out
 
 
-def _hints(entries: list[dict], differences: list[str]) -> list[str]:
+def _hints(entries: list[dict], differences: list[str], run_notes: list[str]) -> list[str]:
     hints = []
     if differences:
         hints.append(
             "These runs are not of one scenario: " + " · ".join(differences) + ". Rows compare "
             "only where host and phase are the same."
         )
-    by_text: dict[str, list[str]] = {}
-    for e in entries:
-        for hint in e.pop("hints"):
-            by_text.setdefault(hint, []).append(e["label"])
-    for text, labels in by_text.items():
-        where = "every device" if len(labels) == len(entries) > 1 else _named(labels)
-        hints.append(f"{text} (on {where})" if len(entries) > 1 else text)
-    return hints
+    return hints + combine_hints((e["label"], e.pop("hints")) for e in entries) + run_notes
 
 
 def _host_text(h: Mapping) -> str:
@@ -217,12 +255,6 @@ def _host_text(h: Mapping) -> str:
     if h.get("expect"):
         text += " expect " + ",".join(f"{k}={v}" for k, v in sorted(h["expect"].items()))
     return text
-
-
-def _named(labels: list[str]) -> str:
-    shown = ", ".join(labels[:MAX_NAMED])
-    more = len(labels) - MAX_NAMED
-    return f"{shown} and {more} more" if more > 0 else shown
 
 
 def _union(items) -> list:

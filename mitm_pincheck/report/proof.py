@@ -82,8 +82,17 @@ def host_proofs(report: Mapping) -> list[tuple[str, str]]:
 
 
 def trust_line(report: Mapping) -> str:
-    """One line: which proofs of CA trust the run had, per host."""
-    pairs = host_proofs(report)
+    """One line: which proofs of CA trust the run had, per host (and device: a device's proof
+    says nothing for another)."""
+    by_device: dict[str | None, list[Mapping]] = {}
+    for row in report.get("results") or []:
+        device = row.get("device")
+        by_device.setdefault(str(device) if device else None, []).append(row)
+    pairs = [
+        (f"{h} on {device}" if device else h, p)
+        for device, rows in by_device.items()
+        for h, p in host_proofs({"results": rows})
+    ]
     if not pairs:
         return ""
     return "CA trust proof: " + " · ".join(f"{h} {p}" for h, p in pairs)

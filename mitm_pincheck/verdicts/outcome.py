@@ -129,6 +129,8 @@ class Connection:
     server_data: bool = False
     closed_by: str | None = None  # "client" | "proxy" | "server" | None
     reset: bool = False  # the client's close was a TCP reset
+    # The `conn` event's `device` label, in a run on several devices (None: a run as before).
+    device: str | None = None
 
     @property
     def alerts(self) -> list[str]:
@@ -200,6 +202,7 @@ def _new_connection(cid: str, ev: dict, phase_index: int | None) -> Connection:
         notes=[str(n) for n in ev.get("notes") or ()],
         phase_index=phase_index,
         opened_at=float(ts) if isinstance(ts, int | float) else None,
+        device=ev["device"] if isinstance(ev.get("device"), str) else None,
     )
 
 

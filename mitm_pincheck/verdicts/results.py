@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 from mitm_pincheck.errors import InputError
 from mitm_pincheck.verdicts import apppins, evidence, followup, kinds, seen
+from mitm_pincheck.verdicts import devices as ondevices
 from mitm_pincheck.verdicts.clients import Clients
 from mitm_pincheck.verdicts.outcome import (
     ACCEPTED,
@@ -53,11 +54,19 @@ def build_report(events: Iterable[dict]) -> dict:
     """The report dict for one run, from its journal events in the order they were written.
 
     One pass, and only the few run and phase events are kept: connection events are folded as
-    they stream by, so a journal of 100,000 connections needs no list of all its events."""
-    control: list[dict] = []  # run-start, phase-*, trigger-*, run-end: a handful per phase
+    they stream by, so a journal of 100,000 connections needs no list of all its events.
+
+    A run on several devices (`run-start.devices`) is judged device by device, each on its own
+    connections and its own proof of CA trust, and gets a row per host x phase x device."""
+    control: list[dict] = []  # run-start, phase-*, trigger-*, ca-store, run-end: a handful
     span = [None, None]  # first and last `ts`
     clients = Clients()
     refusals = Refusals()
+    # The same, per `device` tag (a run on several devices tags each client event with one).
+    tagged_clients: dict[str | None, Clients] = {}
+    tagged_refusals: dict[str | None, Refusals] = {}
+    # A run on exactly one device: what is not tagged can only be that device's (one listener).
+    alone: list[str | None] = []
 
     def scan() -> Iterator[dict]:
         for e in events:
@@ -71,6 +80,14 @@ def build_report(events: Iterable[dict]) -> dict:
                 control.append(e)
             clients.add(e)
             refusals.add(e)
+            if e.get("event") == "run-start" and not alone:
+                labels = [d["label"] for d in ondevices.of_run_start(e.get("devices"))]
+                alone.append(labels[0] if len(labels) == 1 else None)
+            if e.get("event") in ("conn", "ignored-client", "connect-refused"):
+                tag = e.get("device") if isinstance(e.get("device"), str) else None
+                tag = (alone or [None])[0] if tag is None else tag
+                tagged_clients.setdefault(tag, Clients()).add(e)
+                tagged_refusals.setdefault(tag, Refusals()).add(e)
             yield e
 
     conns = fold_connections(scan())
@@ -82,15 +99,118 @@ def build_report(events: Iterable[dict]) -> dict:
     phases: list[str] = scenario["phases"]
     started, interrupted_phases = _phase_progress(control, phases)
     interrupted = _interrupted(control)
+    mode = str(run_start.get("mode") or "regular")
+    run_devices = ondevices.of_run_start(run_start.get("devices"))
+    labels = [d["label"] for d in run_devices]
 
-    by_phase = _attribute(conns, phases, started)
-    trust = _trust(by_phase, phases, scenario, control)
+    stray_hints: list[str] = []
+    if not run_devices:  # a run as before devices: everything is the one client's
+        parts = [(None, conns, _last_store(control, None), clients, refusals)]
+    else:
+        mine = {label: [] for label in labels}
+        for c in conns:
+            if c.device is None and len(labels) == 1:
+                c.device = labels[0]
+            if c.device in mine:
+                mine[c.device].append(c)
+        stray_hints = _stray_hint(labels, conns, tagged_refusals)
+        conns = [c for label in labels for c in mine[label]]
+        parts = [
+            (
+                label,
+                mine[label],
+                _last_store(control, label, alone=len(labels) == 1),
+                tagged_clients.get(label, Clients()),
+                tagged_refusals.get(label, Refusals()),
+            )
+            for label in labels
+        ]
+
     row_hosts = {entry["host"]: _row_hosts(entry["host"], conns) for entry in scenario["hosts"]}
     followups = followup.rounds_of(control)
     package = apppins.package_event(control)
 
+    judged = []  # per device: (label, rows, trust, hints)
+    ran: list[bool] = []
+    for label, device_conns, store, device_clients, device_refusals in parts:
+        by_phase = _attribute(device_conns, phases, started)
+        trust = _trust(by_phase, phases, scenario, store)
+        rows, ran = _rows(
+            scenario,
+            phases,
+            by_phase,
+            trust,
+            row_hosts,
+            started,
+            interrupted_phases,
+            interrupted,
+            followups,
+            package,
+        )
+        _unused_closes(rows)
+        approached = seen.reword(rows, device_refusals)
+        hints = _hints(rows, ran, trust, mode, approached) + device_clients.hints()
+        judged.append((label, rows, trust, hints))
+
+    if len(judged) > 1:
+        # Row by row, each device's row of it in the run's order: every device has the same
+        # rows (the same hosts, phases and rounds), so phase, host, device order follows.
+        results = [
+            {**rows[i], "device": label} for i in range(len(ran)) for label, rows, _, _ in judged
+        ]
+    else:
+        results = judged[0][1]
+    hints = ondevices.combine_hints((label or "", h) for label, _, _, h in judged) + stray_hints
+    summary = _summary(results)
+    first, last = span
+    report = {
+        "schema": SCHEMA,
+        "tool": _tool(run_start.get("tool") or {}),
+        "scenario": scenario,
+        "started": _iso(first),
+        "finished": _iso(last),
+        "duration": round(last - first, 3) if first is not None and last is not None else 0.0,
+        "interrupted": interrupted,
+        # Proof of CA trust is per device: in a run on several, each device's entry has its own.
+        "ca_trust": _trust_summary(judged[0][2]) if len(judged) == 1 else None,
+        "summary": summary,
+        "exit_code": exit_code_for(summary),
+        "results": results,
+        "hints": hints,
+        "clients": _clients(clients, labels, tagged_clients),
+    }
+    if len(run_devices) == 1:
+        report["device"] = dict(run_devices[0])
+    elif run_devices:
+        report["devices"] = [
+            {
+                **device,
+                "ca_trust": _trust_summary(trust),
+                "summary": (device_summary := _summary(rows)),
+                "exit_code": exit_code_for(device_summary),
+                "hints": device_hints,
+            }
+            for device, (_, rows, trust, device_hints) in zip(run_devices, judged, strict=True)
+        ]
+    return report
+
+
+def _rows(
+    scenario: Mapping,
+    phases: list[str],
+    by_phase: Mapping[int, list[Connection]],
+    trust: Mapping,
+    row_hosts: Mapping[str, list[str]],
+    started: set[int],
+    interrupted_phases: set[int],
+    interrupted: bool,
+    followups: Mapping[int, list],
+    package: Mapping | None,
+) -> tuple[list[dict], list[bool]]:
+    """One device's rows, in phase then host order, and parallel to them whether the row's
+    phase started at all."""
     results = []
-    ran: list[bool] = []  # parallel to results: did the row's phase start at all
+    ran: list[bool] = []
     for index, phase in enumerate(phases):
         rows_conns = _by_row(by_phase.get(index, []))
         for entry in scenario["hosts"]:
@@ -110,34 +230,79 @@ def build_report(events: Iterable[dict]) -> dict:
                     row = followup.annotate(row, followups.get(index, []))
                     results.append(apppins.annotate(row, package))
                 ran.append(index in started)
+    return results, ran
 
-    _unused_closes(results)
-    approached = seen.reword(results, refusals)
+
+def _summary(results: list[dict]) -> dict[str, int]:
     counted = [r for r in results if r["verdict"] != NOT_APPLICABLE]
-    summary = {
+    return {
         "total": len(counted),
         PASS: sum(r["verdict"] == PASS for r in counted),
         FAIL: sum(r["verdict"] == FAIL for r in counted),
         INCONCLUSIVE: sum(r["verdict"] == INCONCLUSIVE for r in counted),
         NOT_APPLICABLE: len(results) - len(counted),
     }
-    first, last = span
-    return {
-        "schema": SCHEMA,
-        "tool": _tool(run_start.get("tool") or {}),
-        "scenario": scenario,
-        "started": _iso(first),
-        "finished": _iso(last),
-        "duration": round(last - first, 3) if first is not None and last is not None else 0.0,
-        "interrupted": interrupted,
-        "ca_trust": _trust_summary(trust),
-        "summary": summary,
-        "exit_code": exit_code_for(summary),
-        "results": results,
-        "hints": _hints(results, ran, trust, str(run_start.get("mode") or "regular"), approached)
-        + clients.hints(),
-        "clients": clients.to_dict(),
+
+
+def _last_store(control: list[dict], device: str | None, alone: bool = False) -> dict | None:
+    """The `ca-store` event that speaks for `device` (None: a run without devices, whose
+    one device is the only one checked; `alone`: the run's only device, so an untagged one is
+    its): a device's store proves nothing for another."""
+    for e in reversed(control):
+        if e.get("event") != CA_STORE_EVENT:
+            continue
+        tag = e.get("device")
+        if device is None or tag == device or (alone and tag is None):
+            return e
+    return None
+
+
+def _stray_hint(
+    labels: list[str], conns: list[Connection], refusals: Mapping[str | None, Refusals]
+) -> list[str]:
+    """A run with devices counts only what is tagged with one of them (or, with one device,
+    not tagged at all): say what was left out (a journal edited by hand, or one from a newer
+    writer)."""
+    stray_conns = [c for c in conns if c.device not in labels]
+    stray_refused = {
+        tag: sum(len(s) for s in r.seen.values())
+        for tag, r in refusals.items()
+        if tag not in labels
     }
+    tags = {c.device for c in stray_conns} | {t for t, n in stray_refused.items() if n}
+    if not tags:
+        return []
+    what = []
+    if stray_conns:
+        what.append(f"{len(stray_conns)} connection" + ("" if len(stray_conns) == 1 else "s"))
+    refused = sum(stray_refused.values())
+    if refused:
+        what.append(f"{refused} refused CONNECT" + ("" if refused == 1 else "s"))
+    names = ", ".join(sorted(repr(t) for t in tags if t is not None))
+    if None in tags:
+        names = ", ".join(n for n in (names, "no device") if n)
+    return [
+        f"{' and '.join(what)} of a device not in this run ({names}; its devices are "
+        f"{', '.join(labels)}) {'was' if len(stray_conns) + refused == 1 else 'were'} not "
+        "counted: was the journal edited?"
+    ]
+
+
+def _clients(every: Clients, labels: list[str], tagged: Mapping[str | None, Clients]) -> dict:
+    """The report's `clients`: in a run on several devices, each address with the device it
+    came through (two emulators behind `adb reverse` both come from 127.0.0.1)."""
+    if not labels:
+        return every.to_dict()
+    if len(labels) == 1:
+        return tagged.get(labels[0], Clients()).to_dict()
+    clients = tagged
+    out: dict[str, list[dict]] = {"counted": [], "ignored": []}
+    for label in labels:
+        if label in clients:
+            mine = clients[label].to_dict()
+            for key in out:
+                out[key] += [{**entry, "device": label} for entry in mine[key]]
+    return out
 
 
 def rows_of_phase(report: Mapping, index: int) -> list[dict]:
@@ -489,11 +654,12 @@ def _trust(
     by_phase: Mapping[int, list[Connection]],
     phases: list[str],
     scenario: Mapping,
-    control: list[dict],
+    store: Mapping | None,
 ) -> dict:
-    """What this run proves about the app's trust in the proxy CA, from which each row picks its
-    proof: the rows (pattern, host) that sent application data under pinned-key and under
-    valid-ca, the control hosts among the latter, the device's store, the scenario's word."""
+    """What this run (or one of its devices) proves about the app's trust in the proxy CA, from
+    which each row picks its proof: the rows (pattern, host) that sent application data under
+    pinned-key and under valid-ca, the control hosts among the latter, the device's store, the
+    scenario's word."""
     accepted: dict[str, set[tuple[str, str]]] = {"pinned-key": set(), "valid-ca": set()}
     hosts: dict[tuple[str, str], str] = {}
     for index, conns in by_phase.items():
@@ -508,7 +674,6 @@ def _trust(
     control_hosts = sorted(
         {hosts[k] for k in accepted["valid-ca"] if k[0] in controls and k in hosts}
     )
-    store = next((e for e in reversed(control) if e.get("event") == CA_STORE_EVENT), None)
     return {
         "pinned_key": accepted["pinned-key"],
         "valid_ca": accepted["valid-ca"],

@@ -371,3 +371,21 @@ def test_closes_unused_on_one_device_make_only_that_device_s_late_refusals_incon
     late = rows(j.report(), CDN, "wrong-key")
     assert late["A"]["verdict"] == "inconclusive"
     assert late["B"]["verdict"] == "pass"
+
+
+def test_a_journal_naming_too_many_or_hostile_devices_is_cut_down():
+    from mitm_pincheck.verdicts.devices import MAX_RUN_DEVICES, of_run_start
+
+    many = [{"label": f"d{i}", "serial": None, "listen": "127.0.0.1:1"} for i in range(5000)]
+    assert len(of_run_start(many)) == MAX_RUN_DEVICES
+    hostile = [
+        {"label": "x" * 10_000},
+        {"label": "a\x1b[31mred"},
+        {"label": "ok", "serial": "s" * 10_000, "listen": "\x1b[2J"},
+        {"label": "ok"},
+        "not a device",
+        {"label": 7},
+    ]
+    (entry,) = of_run_start(hostile)
+    assert entry["label"] == "ok"
+    assert len(entry["serial"]) < 200 and "\x1b" not in entry["listen"]

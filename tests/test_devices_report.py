@@ -389,3 +389,27 @@ def test_a_journal_naming_too_many_or_hostile_devices_is_cut_down():
     (entry,) = of_run_start(hostile)
     assert entry["label"] == "ok"
     assert len(entry["serial"]) < 200 and "\x1b" not in entry["listen"]
+
+
+def test_stray_device_tags_are_named_capped_and_few():
+    from mitm_pincheck.verdicts import results
+
+    events = [
+        {
+            "event": "run-start",
+            "ts": 1.0,
+            "scenario": {"hosts": [{"host": "a.test", "pinned": True}], "phases": ["self-signed"]},
+            "devices": [{"label": "A"}, {"label": "B"}],
+        },
+        {"event": "phase-start", "phase": "self-signed", "index": 0, "ts": 2.0},
+    ]
+    for i in range(50):
+        events.append(
+            {"event": "conn", "id": f"c{i}", "phase": "self-signed", "host": "a.test"}
+            | {"pattern": "a.test", "device": f"{i}" + "z" * 5000, "ts": 3.0}
+        )
+    events.append({"event": "run-end", "ts": 4.0})
+    report = results.build_report(events)
+    (hint,) = [h for h in report["hints"] if "not counted" in h]
+    assert len(hint) < 2000 and "and 44 more" in hint
+    assert {r["outcome"] for r in report["results"]} == {"not-seen"}

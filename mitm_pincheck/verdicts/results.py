@@ -278,7 +278,8 @@ def _stray_hint(
     refused = sum(stray_refused.values())
     if refused:
         what.append(f"{refused} refused CONNECT" + ("" if refused == 1 else "s"))
-    names = ", ".join(sorted(repr(t) for t in tags if t is not None))
+    # (tags from a hand-edited journal: each capped, and only the first few named)
+    names = ondevices.named(sorted(repr(evidence.cap_text(t, 64)) for t in tags if t is not None))
     if None in tags:
         names = ", ".join(n for n in (names, "no device") if n)
     return [

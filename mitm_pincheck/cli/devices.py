@@ -35,6 +35,18 @@ class ProxyPlan:
     devices: tuple[RunDevice, ...] = ()
     adb: dict[str, object] = field(default_factory=dict)  # serial -> device.android.Device
 
+    def run_config(self) -> dict:
+        """The fields of proxy.runner.RunConfig this plan sets."""
+        return {
+            "listen_host": self.listen_host,
+            "listen_port": self.listen_port,
+            "confdir": self.confdir,
+            "mode": self.mode,
+            "proxyauth": self.proxyauth,
+            "clients": self.clients,
+            "devices": self.devices,
+        }
+
 
 def parse_listen(value: str) -> tuple[str | None, str, int]:
     """`[LABEL=]HOST:PORT` as (label or None, host, port)."""

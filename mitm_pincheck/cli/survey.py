@@ -152,13 +152,7 @@ def handle(args: argparse.Namespace) -> int:
     config = RunConfig(
         scenario=scenario,
         out_dir=out,
-        listen_host=plan.listen_host,
-        listen_port=plan.listen_port,
-        confdir=plan.confdir,
-        mode=plan.mode,
-        proxyauth=plan.proxyauth,
-        clients=plan.clients,
-        devices=plan.devices,
+        **plan.run_config(),
         interactive=sys.stdin.isatty() and not args.trigger,
         progress=progress,
         outputs=tuple(survey_report.SURVEY_FILES),  # cleared only once the proxy listens

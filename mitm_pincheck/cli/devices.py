@@ -15,9 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mitm_pincheck.errors import InputError
-from mitm_pincheck.proxy.listeners import RunDevice, address_text, listen_problem
+from mitm_pincheck.proxy.listeners import RunDevice, listen_problem
 from mitm_pincheck.scenario import Scenario
-from mitm_pincheck.scenario.devices import DeviceSpec, label_problem, parse_address
+from mitm_pincheck.scenario.devices import (
+    DeviceSpec,
+    address_text,
+    label_problem,
+    parse_address,
+)
 
 DEFAULT_LISTEN = "0.0.0.0:8080"
 

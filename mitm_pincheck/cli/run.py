@@ -218,9 +218,9 @@ def _interrupt(task: asyncio.Task, config) -> None:
             config.status("interrupted: ending the phase and writing the report of what was seen")
 
 
-def live_progress(scenario, devices=()):
+def live_progress(scenario):
     """The live view on stderr (stdout keeps the final table): redrawn on a terminal, plain
-    lines in a CI log. `devices`: the run's (proxy.listeners.RunDevice), if it has any."""
+    lines in a CI log. A run's devices it learns from the journal's run-start."""
     from mitm_pincheck.proxy.progress import Progress
     from mitm_pincheck.report.live import LiveView, is_interactive
 
@@ -305,7 +305,7 @@ def handle(args: argparse.Namespace) -> int:
         out_dir=out,
         **plan.run_config(),
         interactive=sys.stdin.isatty() and not scenario.trigger,
-        progress=None if args.quiet else live_progress(scenario, plan.devices),
+        progress=None if args.quiet else live_progress(scenario),
         app_package=app_package,
     )
     if config.progress is not None:

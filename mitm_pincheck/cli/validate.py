@@ -7,6 +7,7 @@ import argparse
 from mitm_pincheck import scenario
 from mitm_pincheck.report import terminal
 from mitm_pincheck.report.terminal import clean
+from mitm_pincheck.scenario.devices import address_text
 
 
 def register(subparsers) -> None:
@@ -67,8 +68,7 @@ def summary(s: scenario.Scenario) -> list[str]:
     lines.append(f"  trigger:  {trigger}")
     lines.append(f"  settle:   {s.settle:g}s, timeout: {s.timeout:g}s")
     for host, (ip, port) in s.resolve.items():
-        target = f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
-        lines.append(f"  resolve:  {clean(host)} -> {clean(target)}")
+        lines.append(f"  resolve:  {clean(host)} -> {clean(address_text(ip, port))}")
     if s.upstream_trust:
         lines.append(f"  upstream trust: {clean(s.upstream_trust)}")
     lines.extend(_followups_and_package(s))
@@ -77,8 +77,7 @@ def summary(s: scenario.Scenario) -> list[str]:
         if d.serial and d.serial != d.label:
             where.append(f"serial {d.serial}")
         if d.listen:
-            host, port = d.listen
-            where.append(f"listens on {f'[{host}]' if ':' in host else host}:{port}")
+            where.append(f"listens on {address_text(*d.listen)}")
         lines.append(
             f"  device:   {clean(d.label)}" + (f" ({clean(', '.join(where))})" if where else "")
         )

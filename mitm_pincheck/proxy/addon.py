@@ -114,9 +114,10 @@ class Phase:
     index: int
     kind: str
     contexts: dict[str, SSL.Context] = field(default_factory=dict)
-    connections: int = 0
     last_connection: float = 0.0  # time.monotonic() of the newest connection
-    talked: set[str] = field(default_factory=set)  # devices with a connection ("": no devices)
+    # The devices the app talked on in this phase ("" in a run without devices): empty until
+    # its first connection.
+    talked: set[str] = field(default_factory=set)
     # A follow-up phase shows the kind only to these patterns; the other hosts under test are
     # passed through untouched and unrecorded, as hosts not under test are. None: all of them.
     only: frozenset[str] | None = None
@@ -503,7 +504,6 @@ class PincheckAddon:
     def _app_talked(self, client: connection.Client) -> None:
         """The app did talk in this phase: the phase may settle once it goes quiet."""
         assert self.phase is not None
-        self.phase.connections += 1
         self.phase.talked.add(self.device_of(client) or "")
         self.phase.last_connection = time.monotonic()
         self.activity.set()

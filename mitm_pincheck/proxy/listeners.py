@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 from mitmproxy.proxy import mode_specs
 
+from mitm_pincheck.scenario.devices import address_text
+
 
 @dataclass(frozen=True)
 class RunDevice:
@@ -28,8 +30,7 @@ class RunDevice:
 
     def mode_spec(self, mode: str) -> str:
         """The mitmproxy mode serving this device: `mode` bound to this device's listener."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{mode}@{host}:{self.port}"
+        return f"{mode}@{address_text(self.host, self.port)}"
 
     def record(self, listen: str) -> dict:
         """The device as `run-start` records it (`listen`: the address it really got)."""
@@ -52,7 +53,3 @@ def listen_problem(mode: str) -> str | None:
     if parsed.listen_port() is None:
         return f"--mode {mode} has no listener of its own, so devices cannot be told apart"
     return None
-
-
-def address_text(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -33,9 +33,10 @@ from mitm_pincheck.errors import InputError
 from mitm_pincheck.proxy import forge as forging
 from mitm_pincheck.proxy import guard
 from mitm_pincheck.proxy.addon import PincheckAddon
-from mitm_pincheck.proxy.listeners import RunDevice, address_text, mode_key
+from mitm_pincheck.proxy.listeners import RunDevice, mode_key
 from mitm_pincheck.report.terminal import clean
 from mitm_pincheck.scenario import Scenario
+from mitm_pincheck.scenario.devices import address_text
 from mitm_pincheck.verdicts import followup, results
 from mitm_pincheck.verdicts.journal import JOURNAL_NAME, Journal, iter_events
 from mitm_pincheck.verdicts.kinds import KINDS
@@ -213,7 +214,7 @@ class Phases:
         """Whether the app talked in this phase on every device (one device: at all), so the
         phase may settle: one device's quiet app must not end the phase for a slower one."""
         if not self.config.devices:
-            return phase.connections > 0
+            return bool(phase.talked)
         return all(d.label in phase.talked for d in self.config.devices)
 
     async def _wait_for_end(self, triggers: list[asyncio.Task], enter) -> str:
@@ -588,7 +589,7 @@ def _listen_address(master) -> str:
     if not addrs:
         return ""
     host, port = addrs[0][0], addrs[0][1]
-    return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+    return address_text(str(host), port)
 
 
 def _move_before(master, addon, name: str) -> None:

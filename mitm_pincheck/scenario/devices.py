@@ -58,6 +58,11 @@ def serial_problem(serial: str) -> str | None:
     return "expected an adb serial as 'adb devices' lists it, e.g. emulator-5554"
 
 
+def address_text(host: str, port: int) -> str:
+    """HOST:PORT as a person writes it: an IPv6 address in brackets."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def parse_address(value: str) -> tuple[str, int] | None:
     """HOST:PORT (IPv6 in brackets) as (host, port), or None when it is not one."""
     host, sep, port = value.strip().rpartition(":")

@@ -186,24 +186,14 @@ def _is_survey(journal) -> bool:
 
 
 def _rebuild_survey(journal, out) -> int:
-    """A survey's files (survey.html, survey.md, survey.json, the draft survey.yaml) again."""
-    from mitm_pincheck.report import survey as survey_report
-    from mitm_pincheck.report import terminal
-    from mitm_pincheck.report.writers import write_atomic
-    from mitm_pincheck.verdicts.journal import iter_events
-    from mitm_pincheck.verdicts.survey import build_survey
+    """A survey's files (survey.json, survey.html, the draft survey.yaml) again."""
+    from mitm_pincheck.cli.survey import write_survey
 
     warnings: list[str] = []
-    survey = build_survey(iter_events(journal, warnings))
+    code = write_survey(journal, out, warnings)
     for warning in warnings:
         print(f"mitm-pincheck: warning: {_clean(warning)}", file=sys.stderr)
-    for name, text in survey_report.render_files(survey).items():
-        write_atomic(out / name, text)
-    console = terminal.console()
-    console.print(survey_report.render_text(survey), end="", soft_wrap=True)  # cleaned
-    console.print()
-    console.print(terminal.clean(f"a survey: its files rebuilt in {out}"), soft_wrap=True)
-    return int(survey["exit_code"])
+    return code
 
 
 def handle_merge(args: argparse.Namespace) -> int:

@@ -118,12 +118,8 @@ def handle(args: argparse.Namespace) -> int:
     )
     from mitm_pincheck.proxy.runner import RunConfig
     from mitm_pincheck.report import survey as survey_report
-    from mitm_pincheck.report import terminal
-    from mitm_pincheck.report.terminal import clean
-    from mitm_pincheck.report.writers import write_atomic
     from mitm_pincheck.scenario.survey import survey_scenario
-    from mitm_pincheck.verdicts.journal import JOURNAL_NAME, iter_events
-    from mitm_pincheck.verdicts.survey import build_survey
+    from mitm_pincheck.verdicts.journal import JOURNAL_NAME
 
     duration = _positive(args.duration, "--duration") or DEFAULT_DURATION
     settle = _positive(args.settle, "--settle")
@@ -167,15 +163,27 @@ def handle(args: argparse.Namespace) -> int:
         finally:
             if progress is not None:
                 progress.close()
-    survey = build_survey(iter_events(out / JOURNAL_NAME, []))
-    rendered = survey_report.render_files(survey)
-    for name, text in rendered.items():
+    return write_survey(out / JOURNAL_NAME, out, [])
+
+
+def write_survey(journal: Path, out: Path, warnings: list[str]) -> int:
+    """The survey's files in `out` from its journal, its text on stdout; its exit code. What the
+    reading skipped goes into `warnings`. (`survey`, and `report DIR` on a survey's directory.)"""
+    from mitm_pincheck.report import survey as survey_report
+    from mitm_pincheck.report import terminal
+    from mitm_pincheck.report.writers import write_atomic
+    from mitm_pincheck.verdicts.journal import iter_events
+    from mitm_pincheck.verdicts.survey import build_survey
+
+    survey = build_survey(iter_events(journal, warnings))
+    for name, text in survey_report.render_files(survey).items():
         write_atomic(out / name, text)
     console = terminal.console()
     console.print(survey_report.render_text(survey), end="", soft_wrap=True)  # cleaned
     console.print()
     console.print(
-        clean(f"survey: {out}/survey.html, draft scenario: {out}/survey.yaml"), soft_wrap=True
+        terminal.clean(f"survey: {out}/survey.html, draft scenario: {out}/survey.yaml"),
+        soft_wrap=True,
     )
     return int(survey["exit_code"])
 

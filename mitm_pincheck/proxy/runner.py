@@ -574,12 +574,11 @@ def _device_listeners(
         addrs = by_mode.get(mode_key(spec)) or []
         if not addrs:
             where = address_text(device.host, device.port)
-            why = why or "address in use, or not an address of this machine?"
             raise InputError(
-                f"could not start the proxy for device {device.label} on {where} ({why})"
+                f"could not start the proxy for device {device.label} on {where} "
+                f"({why or _NOT_BOUND})"
             )
-        host = device.host if device.host not in ("", "0.0.0.0", "::") else None
-        url = proxy_url(addrs, config.mode, host, config.proxyauth)
+        url = proxy_url(addrs, config.mode, device.host, config.proxyauth)
         out.append((address_text(str(addrs[0][0]), int(addrs[0][1])), url))
     return out
 
@@ -617,23 +616,26 @@ async def _wait_listening(
         started.cancel()
     finally:
         logging.getLogger().removeHandler(errors)
+    why = errors.lines[0] if errors.lines else None
     addrs = master.addons.get("proxyserver").listen_addrs()
     if not addon.started.is_set() or not addrs:
-        why = errors.lines[0] if errors.lines else None
         if config.devices:
             where = "on " + ", ".join(address_text(d.host, d.port) for d in config.devices)
-            why = why or "address in use, or not an address of this machine?"
+            why = why or _NOT_BOUND
         elif mode_specs.ProxyMode.parse(config.mode).type_name in _PROXY_SCHEMES:
             where = f"on {config.listen_host}:{config.listen_port}"
-            why = why or "address in use, or not an address of this machine?"
+            why = why or _NOT_BOUND
         else:
             where = f"in {config.mode} mode"
             why = why or "see mitmproxy's documentation of this mode for what it needs"
         raise InputError(f"could not start the proxy {where} ({why})")
-    host = config.listen_host if config.listen_host not in ("", "0.0.0.0", "::") else None
-    why = errors.lines[0] if errors.lines else None
     listening = _device_listeners(master, config, specs, why)
-    return proxy_url(addrs, config.mode, host, config.proxyauth), listening
+    # (a wildcard address is reached on loopback: proxy_url says so)
+    return proxy_url(addrs, config.mode, config.listen_host, config.proxyauth), listening
+
+
+# Why a listener did not start, when mitmproxy logged no reason.
+_NOT_BOUND = "address in use, or not an address of this machine?"
 
 
 class _ErrorLines(logging.Handler):

@@ -89,8 +89,8 @@ def merge_runs(
                     "serial": d["serial"],
                     "listen": d["listen"],
                     "ca_trust": d["ca_trust"],
-                    "summary": devices.summarise(mine),
-                    "exit_code": exit_code_for(devices.summarise(mine)),
+                    "summary": (summary := devices.summarise(mine)),
+                    "exit_code": exit_code_for(summary),
                     "hints": d["hints"],
                 }
             )
@@ -176,8 +176,8 @@ def _about(report: Mapping) -> dict:
         else 0,
         "interrupted": bool(report.get("interrupted")),
         "ca_trust": report.get("ca_trust") if isinstance(report.get("ca_trust"), dict) else None,
-        "summary": devices.summarise(report["results"]),
-        "exit_code": exit_code_for(devices.summarise(report["results"])),
+        "summary": (summary := devices.summarise(report["results"])),
+        "exit_code": exit_code_for(summary),
         "hints": [str(h) for h in report.get("hints") or ()],
         "schema": report.get("schema") if isinstance(report.get("schema"), int) else 1,
         "scenario_full": {
